@@ -1,0 +1,1 @@
+"""Rendering environments: libmypaint painting and (optionally) MuJoCo scenes."""

@@ -1,0 +1,255 @@
+"""The SPIRAL painting environment: a tf-agents PyEnvironment over libmypaint.
+
+One action = (flag, end, control, size, pressure, red, green, blue), sampled
+in that order by the agent (paper section 4.2, DESIGN.md). ``flag`` 0 moves
+the brush to ``end`` without painting; 1 paints a quadratic Bézier from the
+current point through ``control`` to ``end``. Spatial components are flat
+indices on a ``grid x grid`` lattice; a cell (row, col) is the canvas point
+(y, x) = (row, col) * canvas / grid. The brush starts at the top-left.
+
+Observations: ``canvas`` (float32 in [0, 1], white background, 3 channels
+with colour, 1 without), ``action_mask`` and ``prev_action`` (which components
+of the previous action mattered, and their values; zeros at the start),
+``step`` (steps taken) and, in conditional mode, ``target``. The reward is 0
+except at the last step, where ``final_reward_fn(canvas, target)`` is used if
+given: SPIRAL's rewards come from the learner's critic, not the renderer.
+"""
+import collections
+import itertools
+from typing import Callable, Iterable, Optional, Sequence, Union
+
+import numpy as np
+from tf_agents.environments import py_environment
+from tf_agents.specs import array_spec
+from tf_agents.trajectories import time_step as ts
+
+from spiral_tf.envs import brushes
+from spiral_tf.envs import canvas as canvas_lib
+from spiral_tf.envs import specs
+
+MOVE, PAINT = 0, 1
+# Sampling order of the components (the paper's autoregressive order).
+COMPONENTS = ("flag", "end", "control", "size", "pressure", "red", "green", "blue")
+SPATIAL_COMPONENTS = ("end", "control")
+# After a move only the end point and the flag matter.
+MOVE_COMPONENTS = ("flag", "end")
+PRESSURE_LEVELS = 10
+COLOR_BINS = 20
+# Brush sizes (radii in pixels) of the released agents.
+BRUSH_SIZES = (1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
+
+
+class LibMyPaintEnv(py_environment.PyEnvironment):
+  """Paints strokes chosen by the agent on a libmypaint canvas."""
+
+  def __init__(self,
+               canvas_size: int = 64,
+               grid_size: int = 32,
+               episode_length: int = 20,
+               brush: str = brushes.DEFAULT_BRUSH,
+               brush_sizes: Sequence[float] = BRUSH_SIZES,
+               use_color: bool = False,
+               use_pressure: bool = True,
+               fixed_pressure: float = 0.8,
+               background: Union[str, Sequence[float]] = "white",
+               targets: Optional[Union[Iterable[np.ndarray], Callable[[], np.ndarray]]] = None,
+               conditional: Optional[bool] = None,
+               final_reward_fn: Optional[Callable[[np.ndarray, Optional[np.ndarray]], float]] = None):
+    """Creates the environment.
+
+    Args:
+      canvas_size: canvas side in pixels.
+      grid_size: side of the lattice of spatial actions.
+      episode_length: steps per episode (N).
+      brush: brush name under the mypaint-brushes folders, or a .myb path.
+      brush_sizes: brush radii in pixels, one per value of ``size``.
+      use_color: with colour, actions have red/green/blue and the canvas 3 channels.
+      use_pressure: without it the action has no ``pressure``; ``fixed_pressure`` is used.
+      fixed_pressure: pressure when ``use_pressure`` is False.
+      background: 'white', 'black' or an RGB triple in [0, 1].
+      targets: conditional mode: an iterable of images, or a callable returning
+        one, drawn at every reset (float32 [size, size, channels] in [0, 1]).
+      conditional: add ``target`` to observations; defaults to ``targets is not None``.
+      final_reward_fn: optional reward at the last step, from (canvas, target).
+    """
+    super().__init__(handle_auto_reset=False)
+    if grid_size < 2 or grid_size > canvas_size:
+      raise ValueError(f"grid_size must be in [2, canvas_size={canvas_size}], got {grid_size}")
+    if episode_length < 1:
+      raise ValueError(f"episode_length must be >= 1, got {episode_length}")
+    if not brush_sizes or min(brush_sizes) <= 0:
+      raise ValueError(f"brush_sizes must be positive radii, got {brush_sizes}")
+    self.canvas_size = int(canvas_size)
+    self.grid_size = int(grid_size)
+    self.episode_length = int(episode_length)
+    self.brush_sizes = tuple(float(s) for s in brush_sizes)
+    self.use_color = bool(use_color)
+    self.use_pressure = bool(use_pressure)
+    self.fixed_pressure = float(fixed_pressure)
+    self.channels = 3 if self.use_color else 1
+    self._canvas = canvas_lib.Canvas(self.canvas_size, brush, _background_rgb(background))
+    self._final_reward_fn = final_reward_fn
+    self._targets = None
+    if targets is not None:
+      self._targets = targets if callable(targets) else iter(itertools.cycle(targets)) \
+          if isinstance(targets, (list, tuple)) else iter(targets)
+    self.conditional = (targets is not None) if conditional is None else bool(conditional)
+    self._next_target = None
+    self._target = None
+
+    counts = collections.OrderedDict(flag=2, end=grid_size ** 2, control=grid_size ** 2,
+                                     size=len(self.brush_sizes))
+    if self.use_pressure:
+      counts["pressure"] = PRESSURE_LEVELS
+    if self.use_color:
+      counts.update(red=COLOR_BINS, green=COLOR_BINS, blue=COLOR_BINS)
+    self.action_counts = counts
+    self.components = tuple(counts)
+    self.action_masks = {
+        MOVE: np.array([c in MOVE_COMPONENTS for c in self.components], np.float32),
+        PAINT: np.ones(len(self.components), np.float32),
+    }
+    self._action_spec = collections.OrderedDict(
+        (name, specs.discrete_spec(name, n)) for name, n in counts.items())
+    image = array_spec.BoundedArraySpec(
+        (self.canvas_size, self.canvas_size, self.channels), np.float32, 0.0, 1.0)
+    obs = collections.OrderedDict(
+        canvas=image.replace(name="canvas"),
+        action_mask=array_spec.BoundedArraySpec((len(counts),), np.float32, 0.0, 1.0,
+                                                name="action_mask"),
+        prev_action=array_spec.BoundedArraySpec(
+            (len(counts),), np.int32, 0, max(counts.values()) - 1, name="prev_action"),
+        step=array_spec.BoundedArraySpec((), np.int32, 0, self.episode_length, name="step"),
+    )
+    if self.conditional:
+      obs["target"] = image.replace(name="target")
+    self._observation_spec = obs
+    self._pressures = np.linspace(0.1, 1.0, PRESSURE_LEVELS)
+    self._colors = np.linspace(0.0, 1.0, COLOR_BINS)
+    self._step_count = 0
+    self._prev = np.zeros(len(counts), np.int32)
+    self._mask = np.zeros(len(counts), np.float32)
+    self._done = True
+
+  # --- specs -----------------------------------------------------------------
+  def action_spec(self):
+    return self._action_spec
+
+  def observation_spec(self):
+    return self._observation_spec
+
+  # --- conditional targets -----------------------------------------------------
+  def set_next_target(self, image: np.ndarray):
+    """Uses ``image`` as the target of the next episode (conditional mode)."""
+    self._next_target = self._check_image(image, "target")
+
+  def _check_image(self, image, what):
+    image = np.asarray(image, np.float32)
+    if image.ndim == 2:
+      image = image[..., None]
+    want = (self.canvas_size, self.canvas_size, self.channels)
+    if image.shape != want:
+      raise ValueError(f"{what} image has shape {image.shape}; expected {want} "
+                       "(float32 in [0, 1], white background)")
+    if not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
+      raise ValueError(f"{what} image values must be finite and in [0, 1]")
+    return image
+
+  def _draw_target(self):
+    if self._next_target is not None:
+      target, self._next_target = self._next_target, None
+      return target
+    if self._targets is None:
+      raise ValueError("conditional environment has no target: pass targets= "
+                       "or call set_next_target(image) before reset()")
+    image = self._targets() if callable(self._targets) else next(self._targets)
+    return self._check_image(image, "target")
+
+  # --- episode ---------------------------------------------------------------
+  def _reset(self):
+    self._canvas.reset()
+    self._step_count = 0
+    self._prev = np.zeros(len(self.components), np.int32)
+    self._mask = np.zeros(len(self.components), np.float32)
+    self._target = self._draw_target() if self.conditional else None
+    self._done = False
+    return ts.restart(self._observation())
+
+  def _step(self, action):
+    act = specs.validate_action(action, self.action_counts)
+    self.paint(act)
+    self._step_count += 1
+    self._prev = np.fromiter((act[c] for c in self.components), np.int32,
+                             len(self.components))
+    self._mask = self.action_masks[act["flag"]]
+    obs = self._observation()
+    if self._step_count >= self.episode_length:
+      reward = 0.0
+      if self._final_reward_fn is not None:
+        reward = float(self._final_reward_fn(obs["canvas"], self._target))
+      return ts.termination(obs, np.float32(reward))
+    return ts.transition(obs, np.float32(0.0))
+
+  def paint(self, act):
+    """Renders one validated action (a dict of ints) on the canvas."""
+    end = specs.grid_to_canvas(act["end"], self.grid_size, self.canvas_size)
+    if act["flag"] == MOVE:
+      self._canvas.move_to(*end)
+      return
+    control = specs.grid_to_canvas(act["control"], self.grid_size, self.canvas_size)
+    if self.use_color:
+      rgb = (self._colors[act["red"]], self._colors[act["green"]], self._colors[act["blue"]])
+    else:
+      rgb = (0.0, 0.0, 0.0)
+    pressure = self._pressures[act["pressure"]] if self.use_pressure else self.fixed_pressure
+    self._canvas.set_brush(self.brush_sizes[act["size"]], rgb)
+    self._canvas.bezier_to(control, end, pressure)
+
+  def canvas(self) -> np.ndarray:
+    """The current canvas, float32 [size, size, channels] in [0, 1]."""
+    rgb = self._canvas.rgb()
+    return rgb if self.use_color else rgb.mean(axis=-1, keepdims=True)
+
+  def _observation(self):
+    obs = collections.OrderedDict(
+        canvas=self.canvas(), action_mask=self._mask.copy(), prev_action=self._prev.copy(),
+        step=np.int32(self._step_count))
+    if self.conditional:
+      obs["target"] = self._target
+    return obs
+
+  def render(self, mode="rgb_array"):
+    if mode != "rgb_array":
+      raise ValueError(f"render mode {mode!r} is not supported; use 'rgb_array'")
+    return self._canvas.rgb()
+
+  def close(self):
+    self._canvas.close()
+
+
+def _background_rgb(background):
+  named = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
+  if isinstance(background, str):
+    if background not in named:
+      raise ValueError(f"background {background!r} is not one of {sorted(named)} "
+                       "or an RGB triple")
+    return named[background]
+  rgb = tuple(float(v) for v in background)
+  if len(rgb) != 3 or min(rgb) < 0 or max(rgb) > 1:
+    raise ValueError(f"background must be an RGB triple in [0, 1], got {background!r}")
+  return rgb
+
+
+def random_action(env: LibMyPaintEnv, rng: np.random.Generator,
+                  paint_probability: float = 0.5) -> dict:
+  """A uniformly random action (the flag drawn with ``paint_probability``)."""
+  act = {name: int(rng.integers(n)) for name, n in env.action_counts.items()}
+  act["flag"] = int(rng.random() < paint_probability)
+  return act
+
+
+def batched(make_env: Callable[[], LibMyPaintEnv], num_envs: int):
+  """Several environments stepped together in this process, as one batched env."""
+  from tf_agents.environments import batched_py_environment  # pylint: disable=g-import-not-at-top
+  return batched_py_environment.BatchedPyEnvironment(
+      [make_env() for _ in range(num_envs)], multithreading=False)

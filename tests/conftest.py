@@ -1,0 +1,18 @@
+"""Shared test fixtures: where the real data lives, and quiet TensorFlow."""
+import os
+
+import pytest
+
+import spiral_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.environ.get("SPIRAL_SHARED_DATA",
+                             os.path.join(os.path.dirname(REPO_ROOT), "shared", "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+  """Path of ../shared/data (override with SPIRAL_SHARED_DATA)."""
+  if not os.path.isdir(SHARED_DATA):
+    pytest.fail(f"test data not found at {SHARED_DATA}; set SPIRAL_SHARED_DATA")
+  return SHARED_DATA
