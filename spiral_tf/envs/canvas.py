@@ -114,21 +114,40 @@ class Canvas:
     self.pressure = float(pressure)
     self.stroke_open = True
 
-  def rgba(self) -> np.ndarray:
-    """The raw canvas: float32 [size, size, 4] premultiplied RGBA in [0, 1]."""
+  def _raw(self) -> np.ndarray:
+    """uint16 [size, size, 4] view (one tile) or copy (several) of the surface."""
+    if len(self._tiles) == 1:
+      return self._tiles[0][2][:self.size, :self.size]
     t = libmypaint_ffi.TILE_SIZE
     n = -(-self.size // t)
-    out = np.empty((n * t, n * t, 4), np.float32)
+    out = np.empty((n * t, n * t, 4), np.uint16)
     for ty, tx, arr in self._tiles:
       out[ty * t:(ty + 1) * t, tx * t:(tx + 1) * t] = arr
-    out *= 1.0 / libmypaint_ffi.FIXED_ONE
     return out[:self.size, :self.size]
+
+  def rgba(self) -> np.ndarray:
+    """The raw canvas: float32 [size, size, 4] premultiplied RGBA in [0, 1]."""
+    return self._raw().astype(np.float32) * (1.0 / libmypaint_ffi.FIXED_ONE)
 
   def rgb(self) -> np.ndarray:
     """The canvas over its background: float32 [size, size, 3] in [0, 1]."""
-    rgba = self.rgba()
-    rgb = rgba[..., :3] + (1.0 - rgba[..., 3:]) * self.background
+    raw = self._raw().astype(np.float32)
+    # Premultiplied "over": rgb + (1 - alpha) * background, in 15-bit units.
+    rgb = raw[..., :3] + (libmypaint_ffi.FIXED_ONE - raw[..., 3:]) * self.background
+    rgb *= 1.0 / libmypaint_ffi.FIXED_ONE
     return np.clip(rgb, 0.0, 1.0, out=rgb)
+
+  def gray_black_ink(self) -> np.ndarray:
+    """rgb() averaged over channels when every dab was black: float32 [size, size, 1].
+
+    With black paint the premultiplied colour is exactly 0, so the composite
+    is (1 - alpha) * background: one pass over the alpha channel.
+    """
+    gray = self._raw()[..., 3:].astype(np.float32)
+    bg = float(self.background.mean())
+    gray *= -bg / libmypaint_ffi.FIXED_ONE
+    gray += bg
+    return np.clip(gray, 0.0, 1.0, out=gray)
 
   def close(self):
     """Frees the brush and the surface."""

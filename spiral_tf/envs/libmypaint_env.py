@@ -39,6 +39,11 @@ COLOR_BINS = 20
 BRUSH_SIZES = (1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
 
 
+_MID = np.asarray(ts.StepType.MID, np.int32)
+_LAST = np.asarray(ts.StepType.LAST, np.int32)
+_ZERO, _ONE = np.float32(0.0), np.float32(1.0)
+
+
 class LibMyPaintEnv(py_environment.PyEnvironment):
   """Paints strokes chosen by the agent on a libmypaint canvas."""
 
@@ -176,6 +181,8 @@ class LibMyPaintEnv(py_environment.PyEnvironment):
     return ts.restart(self._observation())
 
   def _step(self, action):
+    if self._done:  # auto-reset here, cheaper than PyEnvironment's generic check
+      return self._reset()
     act = specs.validate_action(action, self.action_counts)
     self.paint(act)
     self._step_count += 1
@@ -187,8 +194,9 @@ class LibMyPaintEnv(py_environment.PyEnvironment):
       reward = 0.0
       if self._final_reward_fn is not None:
         reward = float(self._final_reward_fn(obs["canvas"], self._target))
-      return ts.termination(obs, np.float32(reward))
-    return ts.transition(obs, np.float32(0.0))
+      self._done = True
+      return ts.TimeStep(_LAST, np.float32(reward), _ZERO, obs)
+    return ts.TimeStep(_MID, _ZERO, _ONE, obs)
 
   def paint(self, act):
     """Renders one validated action (a dict of ints) on the canvas."""
@@ -207,8 +215,8 @@ class LibMyPaintEnv(py_environment.PyEnvironment):
 
   def canvas(self) -> np.ndarray:
     """The current canvas, float32 [size, size, channels] in [0, 1]."""
-    rgb = self._canvas.rgb()
-    return rgb if self.use_color else rgb.mean(axis=-1, keepdims=True)
+    # Without colour every stroke is black (see paint()).
+    return self._canvas.rgb() if self.use_color else self._canvas.gray_black_ink()
 
   def _observation(self):
     obs = collections.OrderedDict(

@@ -1,5 +1,6 @@
 """Spec helpers shared by the rendering environments."""
-from typing import Mapping, Sequence
+from collections.abc import Mapping
+from typing import Sequence
 
 import numpy as np
 from tf_agents.specs import array_spec
