@@ -73,10 +73,10 @@ def gradient_penalty(critic_fn: Callable, real, fake, *, condition=None,
   x_hat = tf.stop_gradient(interpolate(real, fake, interpolation_alpha))  # [B, H, W, C]
   with tf.GradientTape() as tape:
     tape.watch(x_hat)
-    scores = _scores(critic_fn, x_hat, condition)  # [B]
-  # Examples are scored independently, so d(sum scores)/dx_hat stacks the
-  # per-example gradients.
-  grads = tape.gradient(tf.reduce_sum(scores), x_hat)  # [B, H, W, C]
+    # Examples are scored independently, so d(sum of scores)/dx_hat stacks
+    # the per-example gradients.
+    total_score = tf.reduce_sum(_scores(critic_fn, x_hat, condition))
+  grads = tape.gradient(total_score, x_hat)  # [B, H, W, C]
   grads = tf.reshape(grads, [tf.shape(grads)[0], -1])  # [B, H*W*C]
   norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + _NORM_EPSILON)  # [B]
   return tf.reduce_mean(tf.square(norms - 1.0))

@@ -1,0 +1,125 @@
+"""Rewards and auxiliary penalties against slow NumPy references."""
+import numpy as np
+import pytest
+
+import spiral_tf  # noqa: F401  (before TensorFlow: selects Keras 2)
+import tensorflow as tf  # noqa: F401
+
+from spiral_tf.losses import rewards
+
+
+def test_l2_distance_is_mean_over_pixels_and_channels():
+  canvas = np.ones((2, 2, 2, 3), np.float32)
+  target = canvas.copy()
+  target[1, 0, 1, 2] = 0.0  # one channel of one pixel off by 1 in 2*2*3 values
+  np.testing.assert_allclose(rewards.l2_distance(canvas, target).numpy(), [0.0, 1.0 / 12])
+  np.testing.assert_allclose(rewards.l2_reward(canvas, target).numpy(), [0.0, -1.0 / 12])
+
+
+def test_l2_distance_matches_loop_reference():
+  rng = np.random.default_rng(0)
+  canvas, target = (rng.uniform(size=(3, 4, 5, 2)).astype(np.float32) for _ in range(2))
+  expected = []
+  for b in range(3):
+    total = 0.0
+    for y in range(4):
+      for x in range(5):
+        for c in range(2):
+          total += (canvas[b, y, x, c] - target[b, y, x, c]) ** 2
+    expected.append(total / (4 * 5 * 2))
+  np.testing.assert_allclose(rewards.l2_distance(canvas, target).numpy(), expected, rtol=1e-5)
+
+
+def test_new_strokes_counts_paint_after_a_move_or_at_the_start():
+  flags = np.array([[1, 0, 0],
+                    [1, 1, 0],
+                    [0, 1, 0],
+                    [1, 0, 0],
+                    [1, 1, 0]])  # [T, B]
+  # column 0: paint at t=0 (start counts as a move) and again after the move at t=2.
+  np.testing.assert_array_equal(rewards.new_strokes(flags).numpy()[:, 0], [1, 0, 0, 1, 0])
+  np.testing.assert_allclose(rewards.new_stroke_penalty(flags, weight=0.1).numpy(),
+                             [-0.2, -0.2, 0.0], rtol=1e-6)
+
+
+def test_new_stroke_penalty_matches_loop_reference():
+  flags = np.random.default_rng(1).integers(0, 2, (20, 6))
+  expected = []
+  for b in range(6):
+    count, previous = 0, 0
+    for t in range(20):
+      if flags[t, b] == 1 and previous != 1:
+        count += 1
+      previous = flags[t, b]
+    expected.append(-0.5 * count)
+  np.testing.assert_allclose(rewards.new_stroke_penalty(flags, 0.5).numpy(), expected)
+
+
+def test_empty_canvas_penalty_fires_only_for_a_blank_canvas():
+  canvas = np.ones((3, 8, 8, 3), np.float32)
+  canvas[1] -= 0.001  # below the threshold: still blank
+  canvas[2, 4, 4] = 0.2  # one painted pixel
+  np.testing.assert_allclose(rewards.empty_canvas_penalty(canvas, weight=2.0).numpy(),
+                             [-2.0, -2.0, 0.0])
+
+
+def test_empty_canvas_penalty_uses_a_coloured_background():
+  background = np.array([0.2, 0.4, 0.6], np.float32)
+  canvas = np.broadcast_to(background, (2, 4, 4, 3)).copy()
+  canvas[1, 0, 0, 0] = 1.0
+  np.testing.assert_allclose(
+      rewards.empty_canvas_penalty(canvas, background=background).numpy(), [-1.0, 0.0])
+
+
+def test_color_histograms_match_numpy_histogram():
+  rng = np.random.default_rng(2)
+  images = rng.uniform(size=(2, 6, 6, 3)).astype(np.float32)
+  images[0, 0, 0, 0] = 1.0  # the top edge belongs to the last bin, as in np.histogram
+  hist = rewards.color_histograms(images, bins=8).numpy()
+  for b in range(2):
+    for c in range(3):
+      counts, _ = np.histogram(images[b, ..., c], bins=8, range=(0.0, 1.0))
+      np.testing.assert_allclose(hist[b, c], counts / counts.sum(), rtol=1e-6)
+
+
+def test_color_histogram_emd_equals_sorted_sample_distance_at_bin_centres():
+  # For two equal-size samples in 1-D, W1 = mean |sort(a) - sort(b)|; with
+  # values at bin centres the binned EMD must equal it exactly.
+  bins = 10
+  rng = np.random.default_rng(3)
+  centres = (np.arange(bins) + 0.5) / bins
+  canvas, target = (centres[rng.integers(0, bins, (2, 4, 4, 3))].astype(np.float32)
+                    for _ in range(2))
+  expected = []
+  for b in range(2):
+    per_channel = [np.mean(np.abs(np.sort(canvas[b, ..., c].ravel())
+                                  - np.sort(target[b, ..., c].ravel()))) for c in range(3)]
+    expected.append(np.mean(per_channel))
+  np.testing.assert_allclose(rewards.color_histogram_emd(canvas, target, bins).numpy(),
+                             expected, rtol=1e-5)
+
+
+def test_color_histogram_emd_is_zero_for_same_colours_in_other_places():
+  rng = np.random.default_rng(4)
+  image = rng.uniform(size=(1, 5, 5, 3)).astype(np.float32)
+  shuffled = image[:, ::-1, ::-1]  # same histogram, different picture
+  assert rewards.color_histogram_emd(image, shuffled).numpy()[0] == pytest.approx(0.0)
+
+
+def test_final_step_rewards_puts_reward_at_last_step_only_paper_eq4():
+  out = rewards.final_step_rewards(np.array([1.5, -2.0], np.float32), 4).numpy()
+  np.testing.assert_array_equal(out, [[0, 0], [0, 0], [0, 0], [1.5, -2.0]])
+
+
+def test_combine_rewards_adds_weighted_terms_and_reports_them():
+  total, weighted = rewards.combine_rewards(
+      np.array([1.0, 2.0], np.float32),
+      {"stroke": np.array([-1.0, -3.0]), "empty": np.array([-1.0, 0.0])},
+      {"stroke": 0.1, "empty": 2.0})
+  np.testing.assert_allclose(total.numpy(), [1.0 - 0.1 - 2.0, 2.0 - 0.3], rtol=1e-6)
+  np.testing.assert_allclose(weighted["stroke"].numpy(), [-0.1, -0.3], rtol=1e-6)
+
+
+def test_combine_rewards_without_a_weight_raises_naming_the_term():
+  with pytest.raises(ValueError, match="emd"):
+    rewards.combine_rewards(np.zeros(2, np.float32), {"emd": np.zeros(2)}, {})
