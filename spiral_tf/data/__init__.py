@@ -1,0 +1,62 @@
+"""Target images for SPIRAL: one entry point, ``load``, over one module per data set.
+
+Every data set is a ``tf.data.Dataset`` of float32 ``[size, size, channels]``
+images in [0, 1], white background and dark ink like the painting canvas.
+Split rules are fixed and documented in each module; the file loaders
+raise ``DataError`` naming the file when it is missing or malformed.
+"""
+from typing import Optional
+
+import tensorflow as tf
+
+from spiral_tf.data import celeba
+from spiral_tf.data import folder
+from spiral_tf.data import mnist
+from spiral_tf.data import omniglot
+from spiral_tf.data import synthetic
+from spiral_tf.data import tfds_source
+from spiral_tf.data.images import DataError
+
+LOADERS = {
+    "mnist": mnist.load,
+    "omniglot": omniglot.load,
+    "celeba": celeba.load,
+    "folder": folder.load,
+    "synthetic": synthetic.load,
+}
+SOURCES = ("files", "tfds")
+_TFDS_PREFIX = "tfds:"
+
+
+def load(name: str, path: Optional[str] = None, split: str = "train", size: int = 64,
+         channels: Optional[int] = None, source: str = "files", **kwargs) -> tf.data.Dataset:
+  """Loads data set ``name`` as canvas-like images.
+
+  Args:
+    name: one of ``LOADERS`` ('mnist', 'omniglot', 'celeba', 'folder',
+      'synthetic'), or 'tfds:<name>' to read it through TensorFlow Datasets.
+    path: the released files (see each module); the TFDS ``data_dir`` for TFDS;
+      unused for 'synthetic'.
+    split: 'train', 'test' or 'all' ('valid' too for CelebA).
+    size: image side in pixels (the canvas size).
+    channels: 1 or 3; None for the data set's own (3 for CelebA, folders
+      and coloured synthetic images, else 1).
+    source: 'files' or 'tfds' (same as the 'tfds:' prefix).
+    **kwargs: loader options, e.g. ``with_labels`` (MNIST, TFDS),
+      ``with_index`` and the ``synthetic.generate`` arguments.
+  """
+  if name.startswith(_TFDS_PREFIX):
+    name, source = name[len(_TFDS_PREFIX):], "tfds"
+  if source not in SOURCES:
+    raise ValueError(f"unknown source {source!r}; valid: {list(SOURCES)}")
+  if source == "tfds":
+    return tfds_source.load(name, split=split, size=size, channels=channels, data_dir=path,
+                            **kwargs)
+  if name not in LOADERS:
+    raise ValueError(f"unknown data set {name!r}; valid: {sorted(LOADERS)} "
+                     f"or '{_TFDS_PREFIX}<name>'")
+  return LOADERS[name](path, split=split, size=size, channels=channels, **kwargs)
+
+
+__all__ = ["DataError", "LOADERS", "load", "celeba", "folder", "mnist", "omniglot",
+           "synthetic", "tfds_source"]

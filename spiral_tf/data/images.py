@@ -1,0 +1,134 @@
+"""Helpers shared by the data loaders: the error type, decoding, canvas conversion, splits.
+
+Every loader ends in ``to_canvas``: float32 ``[size, size, channels]`` in
+[0, 1] with the painting environment's convention (white background, dark
+ink), so a target can be compared with a canvas without further work.
+"""
+import hashlib
+import io
+from typing import Callable, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from PIL import Image
+import tensorflow as tf
+
+# Extensions of the image files the folder and CelebA loaders pick up.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# Buckets of ``hash_bucket``: percentages, so split rules read as fractions.
+NUM_BUCKETS = 100
+
+Box = Tuple[int, int, int, int]  # (left, top, right, bottom) in pixels, PIL's order.
+
+
+class DataError(ValueError):
+  """A data set file is missing or malformed; the message names the file and what was expected."""
+
+
+def check_split(split: str, valid: Sequence[str], dataset: str):
+  """Raises ValueError unless ``split`` is one of ``valid``."""
+  if split not in valid:
+    raise ValueError(f"{dataset}: split {split!r} is not one of {list(valid)}")
+
+
+def require_nonempty(count: int, dataset: str, split: str, where: str):
+  """Raises DataError when a split selected no images (an empty data set trains on nothing)."""
+  if count == 0:
+    raise DataError(f"{dataset}: split {split!r} of {where} holds no images; "
+                    "use split='all' for a small folder")
+
+
+def hash_bucket(name: str) -> int:
+  """A stable bucket in [0, 100) for a file name.
+
+  md5 rather than ``hash`` because Python salts string hashes per process,
+  and a split must not change between runs.
+  """
+  return int(hashlib.md5(name.encode("utf-8")).hexdigest()[:8], 16) % NUM_BUCKETS
+
+
+def open_image(source: Union[str, bytes], name: str) -> Image.Image:
+  """Opens (reads the header of) an image file or bytes; DataError naming ``name`` if it is none."""
+  try:
+    return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+  except FileNotFoundError as e:
+    raise DataError(f"{name}: file not found") from e
+  except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError.
+    raise DataError(f"{name}: not a readable image ({e}); expected a PNG or JPEG file") from e
+
+
+def center_square(width: int, height: int) -> Box:
+  """The largest centred square: non-square images are cropped, never stretched."""
+  side = min(width, height)
+  left, top = (width - side) // 2, (height - side) // 2
+  return left, top, left + side, top + side
+
+
+def decode(source: Union[str, bytes], name: str, mode: str,
+           crop: Optional[Callable[[int, int], Box]] = None) -> np.ndarray:
+  """Decodes an image to uint8 ``[h, w, 1 or 3]`` ('L' or 'RGB' ``mode``).
+
+  Transparent pixels are composited over white, the canvas background.
+  ``crop(width, height)`` gives the box to keep (default: the centred square).
+  """
+  image = open_image(source, name)
+  try:
+    image.load()
+  except (OSError, SyntaxError, ValueError) as e:
+    raise DataError(f"{name}: truncated or corrupt image ({e})") from e
+  if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+    rgba = image.convert("RGBA")
+    image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+  image = image.crop((crop or center_square)(*image.size)).convert(mode)
+  array = np.asarray(image, np.uint8)
+  return array[..., None] if array.ndim == 2 else array
+
+
+def decoded_dataset(sources: Sequence[Union[str, bytes]], names: Sequence[str], mode: str,
+                    crop: Optional[Callable[[int, int], Box]] = None) -> tf.data.Dataset:
+  """A dataset of uint8 ``[h, w, c]`` images decoded (in parallel, in order) from files or bytes."""
+  channels = 1 if mode == "L" else 3
+
+  def decode_index(i):
+    return decode(sources[int(i)], names[int(i)], mode, crop)
+
+  def load(i):
+    image = tf.numpy_function(decode_index, [i], tf.uint8, stateful=False)
+    image.set_shape([None, None, channels])
+    return image
+
+  # Indices rather than the bytes themselves: the sources stay Python objects
+  # and are never copied into the graph.
+  return tf.data.Dataset.range(len(sources)).map(
+      load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def convert_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+  """Grayscale -> RGB by repetition, RGB -> grayscale by luminance (ITU-R 601)."""
+  have = image.shape[-1]
+  if have == channels:
+    return image
+  if have == 1 and channels == 3:
+    return tf.repeat(image, 3, axis=-1)
+  if have == 3 and channels == 1:
+    return tf.image.rgb_to_grayscale(image)
+  raise ValueError(f"cannot convert {have} channels to {channels}; channels must be 1 or 3")
+
+
+def to_canvas(image: tf.Tensor, size: int, channels: int, invert: bool = False) -> tf.Tensor:
+  """uint8 ``[h, w, c]`` -> float32 ``[size, size, channels]`` in [0, 1], white background."""
+  x = tf.cast(image, tf.float32) / 255.0
+  if invert:
+    x = 1.0 - x
+  # Antialiased so that large sources (Omniglot 105, CelebA 140) lose thin
+  # strokes to blur rather than to aliasing.
+  x = tf.image.resize(x, [size, size], method="bilinear", antialias=True)
+  x = convert_channels(tf.clip_by_value(x, 0.0, 1.0), channels)
+  return tf.ensure_shape(x, [size, size, channels])
+
+
+def check_channels(channels: Optional[int], default: int) -> int:
+  """``channels`` or the data set's default, validated to 1 or 3."""
+  channels = default if channels is None else int(channels)
+  if channels not in (1, 3):
+    raise ValueError(f"channels must be 1 or 3, got {channels}")
+  return channels
