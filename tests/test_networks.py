@@ -1,0 +1,310 @@
+"""Tests of the policy and critic networks (tiny sizes; the real ones run in benchmarks)."""
+import collections
+
+import numpy as np
+import pytest
+
+import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
+from tf_agents.specs import array_spec
+
+from spiral_tf.agents import critic as critic_lib
+from spiral_tf.agents import export as export_lib
+from spiral_tf.agents import policy as policy_lib
+from spiral_tf.envs import specs
+
+CANVAS = 16
+GRID = 8
+TINY = dict(conv_channels=8, num_residual_blocks=1, residual_channels=8, torso_size=32,
+            core_size=32, decoder_channels=8, decoder_residual_blocks=1, embed_dim=4,
+            conditioning_hidden=(16, 8), head_mlp_hidden=(8, 16))
+LIBMYPAINT_COUNTS = collections.OrderedDict(
+    flag=2, end=GRID ** 2, control=GRID ** 2, size=6, pressure=10)
+# MuJoCo Scenes: kind 0 add / 1 modify last / 2 skip; location on a 16x16 grid.
+MUJOCO_COUNTS = collections.OrderedDict(
+    kind=3, type=4, location=256, size=3, red=4, green=4, blue=4)
+
+
+def make_specs(counts=LIBMYPAINT_COUNTS, conditional=False, channels=1):
+  """Observation and action specs shaped like the environments' (tiny canvas)."""
+  action_spec = collections.OrderedDict(
+      (name, specs.discrete_spec(name, n)) for name, n in counts.items())
+  k = len(counts)
+  image = array_spec.BoundedArraySpec((CANVAS, CANVAS, channels), np.float32, 0.0, 1.0)
+  observation_spec = collections.OrderedDict(
+      canvas=image,
+      action_mask=array_spec.BoundedArraySpec((k,), np.float32, 0.0, 1.0),
+      prev_action=array_spec.BoundedArraySpec((k,), np.int32, 0, max(counts.values()) - 1),
+      step=array_spec.BoundedArraySpec((), np.int32, 0, 20))
+  if conditional:
+    observation_spec["target"] = image
+  return observation_spec, action_spec
+
+
+def tiny_policy(counts=LIBMYPAINT_COUNTS, conditional=False, **kwargs):
+  observation_spec, action_spec = make_specs(counts, conditional)
+  return policy_lib.PolicyNetwork(observation_spec, action_spec, **{**TINY, **kwargs})
+
+
+def random_observation(policy, rng, batch, step=1, mask_all=True):
+  """A batch of plausible observations: random canvases and previous actions."""
+  counts = [policy.num_values[c] for c in policy.components]
+  obs = dict(
+      canvas=rng.random((batch, CANVAS, CANVAS, 1), np.float32),
+      action_mask=np.ones((batch, len(counts)), np.float32) if mask_all
+      else rng.integers(0, 2, (batch, len(counts))).astype(np.float32),
+      prev_action=np.stack([rng.integers(0, n, batch) for n in counts], -1).astype(np.int32),
+      step=np.full([batch], step, np.int32))
+  if policy.conditional:
+    obs["target"] = rng.random((batch, CANVAS, CANVAS, 1), np.float32)
+  return obs
+
+
+def greedy_outputs(policy, obs, noise):
+  out, state = policy.step(obs, policy.initial_state(len(obs["step"])), noise, greedy=True)
+  return tf.nest.map_structure(np.asarray, (out, state))
+
+
+def assert_nested_equal(a, b):
+  tf.nest.map_structure(np.testing.assert_array_equal, a, b)
+
+
+def test_policy_output_shapes_smoke():
+  policy = tiny_policy()
+  rng = np.random.default_rng(0)
+  obs = random_observation(policy, rng, batch=3)
+  out, (h, c) = policy.step(obs, policy.initial_state(3), policy.sample_noise(3))
+  assert set(out.actions) == set(policy.components) == set(out.log_probs)
+  for comp in policy.components:
+    assert out.actions[comp].shape == (3,) and out.actions[comp].dtype == tf.int32
+    assert out.log_probs[comp].shape == out.entropies[comp].shape == (3,)
+  assert out.baseline.shape == (3,) and h.shape == c.shape == (3, TINY["core_size"])
+  obs_tb = {k: np.stack([v, v]) for k, v in obs.items()}
+  acts = {k: np.stack([v, v]) for k, v in out.actions.items()}
+  unrolled = policy.unroll(obs_tb, acts, policy.initial_state(3), policy.sample_noise(3))
+  assert all(v.shape == (2, 3) for v in tf.nest.flatten(unrolled))
+  assert policy.noise_dim == 10 and tiny_policy(conditional=True).noise_dim == 0
+
+
+@pytest.mark.parametrize("greedy", [False, True])
+def test_actions_stay_within_spec_ranges(greedy):
+  policy = tiny_policy()
+  obs = random_observation(policy, np.random.default_rng(1), batch=64)
+  out, _ = policy.step(obs, policy.initial_state(64), policy.sample_noise(64), greedy=greedy)
+  for comp in policy.components:
+    values = out.actions[comp].numpy()
+    assert values.min() >= 0 and values.max() < policy.num_values[comp], comp
+  assert np.all(np.isfinite(sum(v.numpy() for v in out.log_probs.values())))
+
+
+@pytest.mark.parametrize("spatial_head", ["conv", "dense"])
+def test_heads_run_in_spec_order_and_condition_on_earlier_components(spatial_head):
+  policy = tiny_policy(spatial_head=spatial_head)
+  rng = np.random.default_rng(2)
+  obs = {k: v[None] for k, v in random_observation(policy, rng, batch=4).items()}  # T = 1
+  noise = policy.sample_noise(4, seed=[0, 1])
+  actions = {c: rng.integers(0, policy.num_values[c], (1, 4)).astype(np.int32)
+             for c in policy.components}
+  base = policy.unroll(obs, actions, policy.initial_state(4), noise).log_probs
+  for i, forced in enumerate(policy.components):
+    changed = dict(actions, **{forced: (actions[forced] + 1) % policy.num_values[forced]})
+    log_probs = policy.unroll(obs, changed, policy.initial_state(4), noise).log_probs
+    for earlier in policy.components[:i]:  # sampled before: unaffected
+      np.testing.assert_array_equal(log_probs[earlier], base[earlier], err_msg=earlier)
+    for later in policy.components[i + 1:]:  # sampled after: conditioned on it
+      assert np.abs(log_probs[later] - base[later]).max() > 1e-7, (forced, later)
+
+
+def test_unroll_log_probs_equal_those_of_step_when_sampling_the_same_actions():
+  policy = tiny_policy()
+  rng = np.random.default_rng(3)
+  batch, steps = 3, [0, 1, 2, 0]  # the episode restarts at t = 3: the LSTM must reset
+  noise = policy.sample_noise(batch, seed=[4, 5])
+  state = policy.initial_state(batch)
+  prev = np.zeros((batch, len(policy.components)), np.int32)
+  mask = np.zeros_like(prev, np.float32)
+  trajectory = []
+  for t, step in enumerate(steps):
+    if step == 0:
+      prev, mask = np.zeros_like(prev), np.zeros_like(mask)
+    obs = dict(canvas=rng.random((batch, CANVAS, CANVAS, 1), np.float32), action_mask=mask,
+               prev_action=prev, step=np.full([batch], step, np.int32))
+    out, state = policy.step(obs, state, noise, seed=tf.constant([t, 7]))
+    trajectory.append((obs, out))
+    prev = np.stack([out.actions[c] for c in policy.components], -1)
+    mask = policy_lib.component_masks(out.actions, policy.components).numpy()
+  observations = tf.nest.map_structure(lambda *x: np.stack(x), *[o for o, _ in trajectory])
+  sampled = tf.nest.map_structure(lambda *x: np.stack(x), *[o for _, o in trajectory])
+  unrolled, final_state = policy.unroll(observations, sampled.actions,
+                                        policy.initial_state(batch), noise, return_state=True)
+  for field in ("log_probs", "entropies", "baseline"):
+    tf.nest.map_structure(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5),
+                          getattr(unrolled, field), getattr(sampled, field))
+  tf.nest.map_structure(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5),
+                        final_state, state)
+
+
+def test_masked_previous_action_components_have_no_effect():
+  policy = tiny_policy()
+  rng = np.random.default_rng(4)
+  obs = random_observation(policy, rng, batch=4)
+  noise = policy.sample_noise(4, seed=[1, 1])
+  obs["action_mask"] = policy_lib.component_masks(
+      {"flag": np.zeros(4, np.int32)}, policy.components).numpy()  # after a move
+  other = dict(obs, prev_action=obs["prev_action"].copy())
+  other["prev_action"][:, 2:] = (other["prev_action"][:, 2:] + 1) % 6  # control, size, pressure
+  assert_nested_equal(greedy_outputs(policy, obs, noise), greedy_outputs(policy, other, noise))
+  obs["action_mask"][:] = 1.0  # after a paint the same change matters
+  other["action_mask"][:] = 1.0
+  assert not np.allclose(greedy_outputs(policy, obs, noise)[0].baseline,
+                         greedy_outputs(policy, other, noise)[0].baseline)
+
+
+def test_component_masks_follow_the_move_and_skip_rules():
+  masks = policy_lib.component_masks({"flag": np.array([[0, 1]])}, tuple(LIBMYPAINT_COUNTS))
+  np.testing.assert_array_equal(masks, [[[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]])
+  masks = policy_lib.component_masks({"kind": np.array([2, 0, 1])}, tuple(MUJOCO_COUNTS),
+                                     move_components=("kind",), flag="kind", move_value=2)
+  np.testing.assert_array_equal(masks[:, :3], [[1, 0, 0], [1, 1, 1], [1, 1, 1]])
+  log_probs = {c: np.full([3], -1.0, np.float32) for c in MUJOCO_COUNTS}
+  np.testing.assert_allclose(policy_lib.sum_components(log_probs, tuple(MUJOCO_COUNTS), masks),
+                             [-1.0, -7.0, -7.0])
+
+
+def test_blind_policy_ignores_the_canvas_and_sighted_policy_does_not():
+  rng = np.random.default_rng(5)
+  for blind in (True, False):
+    policy = tiny_policy(blind=blind)
+    obs = random_observation(policy, rng, batch=4)
+    other = dict(obs, canvas=rng.random(obs["canvas"].shape, np.float32))
+    noise = policy.sample_noise(4, seed=[2, 2])
+    first, second = greedy_outputs(policy, obs, noise), greedy_outputs(policy, other, noise)
+    if blind:
+      assert_nested_equal(first, second)
+    else:
+      assert not np.allclose(first[0].baseline, second[0].baseline)
+
+
+def test_conditional_policy_depends_on_the_target():
+  policy = tiny_policy(conditional=True)
+  rng = np.random.default_rng(6)
+  obs = random_observation(policy, rng, batch=4)
+  other = dict(obs, target=rng.random(obs["target"].shape, np.float32))
+  first, second = greedy_outputs(policy, obs, None), greedy_outputs(policy, other, None)
+  assert not np.allclose(first[0].baseline, second[0].baseline)
+  blind = tiny_policy(conditional=True, blind=True)  # blind still sees the target
+  assert not np.allclose(greedy_outputs(blind, obs, None)[0].baseline,
+                         greedy_outputs(blind, other, None)[0].baseline)
+
+
+def test_unconditional_policy_without_noise_raises():
+  policy = tiny_policy()
+  with pytest.raises(ValueError, match="noise"):
+    policy.step(random_observation(policy, np.random.default_rng(0), 2), policy.initial_state(2))
+
+
+def test_non_square_spatial_component_raises_naming_it():
+  observation_spec, action_spec = make_specs(collections.OrderedDict(flag=2, end=60))
+  with pytest.raises(ValueError, match="'end'"):
+    policy_lib.PolicyNetwork(observation_spec, action_spec, **TINY)
+
+
+def test_mujoco_like_spec_treats_location_as_spatial_smoke():
+  policy = tiny_policy(MUJOCO_COUNTS)
+  assert policy.grid_sizes == {"location": 16}
+  obs = random_observation(policy, np.random.default_rng(7), batch=8)
+  out, _ = policy.step(obs, policy.initial_state(8), policy.sample_noise(8))
+  assert out.actions["location"].numpy().max() < 256
+
+
+def test_sampling_with_a_seed_is_reproducible():
+  policy = tiny_policy()
+  obs = random_observation(policy, np.random.default_rng(8), batch=16)
+  noise = policy.sample_noise(16, seed=[3, 3])
+  runs = [policy.step(obs, policy.initial_state(16), noise, seed=tf.constant([9, 9]))[0].actions
+          for _ in range(2)]
+  assert_nested_equal(*tf.nest.map_structure(np.asarray, runs))
+
+
+def test_step_and_unroll_trace_under_tf_function_and_mirrored_strategy_smoke():
+  strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+  with strategy.scope():
+    policy = tiny_policy()
+  obs = random_observation(policy, np.random.default_rng(9), batch=2)
+  noise = policy.sample_noise(2)
+
+  @tf.function
+  def run(obs, noise):
+    out, state = policy.step(obs, policy.initial_state(2), noise)
+    obs_tb = tf.nest.map_structure(lambda x: tf.stack([x, x]), obs)
+    acts = tf.nest.map_structure(lambda x: tf.stack([x, x]), out.actions)
+    return policy.unroll(obs_tb, acts, state, noise).baseline
+
+  result = strategy.run(run, args=(obs, noise))
+  assert strategy.experimental_local_results(result)[0].shape == (2, 2)
+
+
+def test_conditional_critic_scores_depend_on_the_target():
+  rng = np.random.default_rng(10)
+  images = rng.random((3, CANVAS, CANVAS, 1), np.float32)
+  targets = rng.random((3, CANVAS, CANVAS, 1), np.float32)
+  critic = critic_lib.Critic((CANVAS, CANVAS, 1), conditional=True, channels=(8, 16))
+  scores = critic(images, targets).numpy()
+  assert scores.shape == (3,)
+  assert not np.allclose(scores, critic(images, 1.0 - targets).numpy())
+  with pytest.raises(ValueError, match="targets"):
+    critic(images)
+  plain = critic_lib.Critic((CANVAS, CANVAS, 1), channels=(8, 16), layer_norm=True)
+  assert plain(images).shape == (3,)
+  with pytest.raises(ValueError, match="no targets"):
+    plain(images, targets)
+
+
+def test_checkpoint_restore_after_scrambling_gives_identical_outputs(tmp_path):
+  policy = tiny_policy()
+  critic = critic_lib.Critic((CANVAS, CANVAS, 1), channels=(8, 16))
+  obs = random_observation(policy, np.random.default_rng(11), batch=4)
+  noise = policy.sample_noise(4, seed=[5, 5])
+  before = (greedy_outputs(policy, obs, noise), critic(obs["canvas"]).numpy())
+  checkpoint = tf.train.Checkpoint(policy=policy, critic=critic)
+  path = checkpoint.save(str(tmp_path / "ckpt"))
+  for variable in policy.variables + critic.variables:
+    variable.assign(tf.random.normal(variable.shape, stddev=0.5))
+  assert not np.allclose(critic(obs["canvas"]).numpy(), before[1])
+  checkpoint.restore(path).assert_consumed()
+  after = (greedy_outputs(policy, obs, noise), critic(obs["canvas"]).numpy())
+  assert_nested_equal(before, after)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_exported_saved_model_reproduces_greedy_steps(tmp_path, conditional):
+  policy = tiny_policy(conditional=conditional)
+  obs = random_observation(policy, np.random.default_rng(12), batch=5)
+  noise = policy.sample_noise(5, seed=[6, 6])
+  path = str(tmp_path / "policy")
+  export_lib.export_policy_step(policy, path)
+  export_lib.export_policy_step(policy, path)  # replacing an export works
+  loaded = tf.saved_model.load(path)
+  state = loaded.initial_state(5)
+  args = (obs, state, noise) if noise is not None else (obs, state)
+  exported = loaded.greedy_step(*args)
+  expected, expected_state = greedy_outputs(policy, obs, noise)
+  for field in ("actions", "log_probs", "entropies", "baseline"):
+    tf.nest.map_structure(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6),
+                          exported[field], getattr(expected, field))
+  assert int(loaded.noise_dim) == policy.noise_dim
+  sampled = loaded.sample_step(*args)["actions"]
+  assert sampled["end"].numpy().max() < GRID ** 2
+
+
+def test_every_policy_variable_gets_a_gradient_from_an_unrolled_loss():
+  policy = tiny_policy()
+  obs = {k: v[None] for k, v in random_observation(policy, np.random.default_rng(13), 4).items()}
+  actions = {c: np.zeros((1, 4), np.int32) for c in policy.components}
+  with tf.GradientTape() as tape:
+    out = policy.unroll(obs, actions, policy.initial_state(4), policy.sample_noise(4))
+    loss = -tf.reduce_sum(policy_lib.sum_components(out.log_probs, policy.components))
+    loss += tf.reduce_sum(out.baseline ** 2)
+  grads = tape.gradient(loss, policy.trainable_variables)
+  missing = [v.name for v, g in zip(policy.trainable_variables, grads) if g is None]
+  assert not missing
