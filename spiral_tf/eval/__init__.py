@@ -1,0 +1,1 @@
+"""Evaluation: baselines and metrics for trained agents."""

@@ -1,0 +1,53 @@
+"""Pictures of results: image grids and learning curves."""
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+
+def image_grid(rows: Sequence[np.ndarray], pad: int = 2, scale: int = 2) -> np.ndarray:
+  """Stacks rows of images [N, H, W, C] into one RGB picture (white padding)."""
+  rows = [np.asarray(r, np.float32) for r in rows]
+  rows = [np.repeat(r, 3, axis=-1) if r.shape[-1] == 1 else r for r in rows]
+  n, h, w = max(len(r) for r in rows), rows[0].shape[1], rows[0].shape[2]
+  out = np.ones((len(rows) * (h + pad) + pad, n * (w + pad) + pad, 3), np.float32)
+  out[:] = 0.75
+  for i, row in enumerate(rows):
+    for j, image in enumerate(row):
+      y, x = pad + i * (h + pad), pad + j * (w + pad)
+      out[y:y + h, x:x + w] = image
+  if scale > 1:
+    out = np.repeat(np.repeat(out, scale, axis=0), scale, axis=1)
+  return out
+
+
+def pairs_grid(targets: np.ndarray, canvases: np.ndarray, per_row: int = 8) -> np.ndarray:
+  """Targets above their reconstructions, ``per_row`` pairs a row."""
+  rows = []
+  for start in range(0, len(targets), per_row):
+    rows += [targets[start:start + per_row], canvases[start:start + per_row]]
+  if len(rows) > 2 and len(rows[-1]) < per_row:  # keep rows equally long
+    rows = rows[:-2]
+  return image_grid(rows)
+
+
+def learning_curves(history: List[Dict[str, float]], levels: Dict[str, Optional[float]],
+                    title: str = ""):
+  """A matplotlib figure of held-out l2 against frames, with reference levels."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(6, 4))
+  points = [h for h in history if h.get("eval_l2") is not None]
+  if points:
+    ax.plot([h["frames"] for h in points], [h["eval_l2"] for h in points], "o-",
+            label="greedy policy (held-out)")
+  styles = iter(["--", ":", "-."])
+  for name, value in levels.items():
+    if value is not None:
+      ax.axhline(value, linestyle=next(styles, "--"), color="gray", label=name)
+  ax.set_xlabel("agent steps (frames)")
+  ax.set_ylabel("mean l2 to target")
+  ax.set_title(title)
+  ax.legend()
+  fig.tight_layout()
+  return fig

@@ -1,0 +1,1 @@
+"""The training system: actors, trajectory pipeline, replay, policy and critic learners."""
