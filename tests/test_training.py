@@ -1,0 +1,139 @@
+"""The training system end to end on a tiny configuration (fast fake sizes)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from spiral_tf import config as config_lib
+from spiral_tf.training import trainer as trainer_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+TINY = {
+    "name": "tiny",
+    "env": {"canvas_size": 16, "grid_size": 8, "episode_length": 2, "brush_sizes": [1.5],
+            "use_pressure": False},
+    "data": {"name": "synthetic", "options": {"num_images": 400, "strokes": [1, 1], "seed": 1},
+             "eval_images": 32},
+    "policy": {"conv_channels": 8, "num_residual_blocks": 1, "residual_channels": 8,
+               "torso_size": 32, "core_size": 32, "spatial_head": "dense",
+               "conditioning_hidden": [16, 8], "head_mlp_hidden": [8, 16]},
+    "train": {"conditional": True, "reward": "l2", "batch_size": 16, "num_actors": 1,
+              "envs_per_actor": 16, "policy_learning_rate": 0.003, "max_minutes": 1.0,
+              "eval_every_minutes": 100, "checkpoint_every_minutes": 100, "seed": 0},
+}
+
+
+def tiny(**train):
+  cfg = config_lib.apply(config_lib.Config(), json.loads(json.dumps(TINY)))
+  config_lib.apply(cfg, {"train": train})
+  config_lib.validate(cfg)
+  return cfg
+
+
+def test_tiny_agent_learns_to_reconstruct_better_than_blank_and_random(tmp_path):
+  trainer = trainer_lib.Trainer(tiny(max_minutes=1.2), str(tmp_path), log=lambda m: None)
+  result = trainer.run()
+  first, last = trainer.history[0], trainer.history[-1]
+  blank, random = trainer.levels["blank canvas"], trainer.levels["random policy"]
+  assert last["eval_l2"] < 0.85 * blank, (first, last, blank)
+  assert last["eval_l2"] < random
+  assert last["eval_l2"] < first["eval_l2"] - 0.05 * blank
+  assert last["strokes_per_image"] > 0.5, "a policy that never paints cannot pass"
+  for name in ("metrics.json", "reconstructions.png", "curves.png", "programs.json", "config.json"):
+    assert os.path.exists(tmp_path / name), name
+  assert result["frames"] == trainer.frames.numpy()
+
+
+def test_resumed_run_continues_its_step_counter(tmp_path):
+  frames_per_batch = 16 * 2
+  first = trainer_lib.Trainer(tiny(max_steps=5 * frames_per_batch, max_minutes=0),
+                              str(tmp_path), log=lambda m: None)
+  first.run()
+  steps_before = int(first.learner_step.numpy())
+  assert steps_before == 5
+  weights = [w.copy() for w in first.policy.get_weights()]
+  second = trainer_lib.Trainer(tiny(max_steps=8 * frames_per_batch, max_minutes=0),
+                               str(tmp_path), log=lambda m: None)
+  assert second.restore()
+  assert int(second.learner_step.numpy()) == steps_before
+  for a, b in zip(weights, second.policy.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  second.run()
+  assert int(second.learner_step.numpy()) == 8
+  assert len(second.history) == len(first.history) + 1, "the eval history carries over"
+
+
+def test_killing_an_actor_mid_run_does_not_stop_training(tmp_path):
+  logs = []
+  trainer = trainer_lib.Trainer(tiny(max_steps=40 * 32, max_minutes=0, num_actors=2,
+                                     envs_per_actor=8),
+                                str(tmp_path), log=logs.append)
+  killed = []
+
+  def killer():
+    while not killed:
+      if trainer.learner_step.numpy() >= 5 and getattr(trainer, "actors", None):
+        pid = trainer.actors[0].pid
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+      threading.Event().wait(0.05)
+
+  threading.Thread(target=killer, daemon=True).start()
+  trainer.run()
+  assert killed
+  assert trainer.actor_restarts >= 1
+  assert int(trainer.learner_step.numpy()) == 40
+  assert any("died" in m and "restarting" in m for m in logs)
+
+
+def test_all_actors_dying_raises_a_clear_error_instead_of_hanging(tmp_path):
+  trainer = trainer_lib.Trainer(tiny(max_minutes=2, max_actor_restarts=0), str(tmp_path),
+                                log=lambda m: None, fail_actor_after=1)
+  with pytest.raises(trainer_lib.ActorsFailedError, match="max_actor_restarts"):
+    trainer.run()
+
+
+def test_corrupt_checkpoint_names_the_file_and_what_to_do(tmp_path):
+  trainer = trainer_lib.Trainer(tiny(max_steps=2 * 32, max_minutes=0), str(tmp_path),
+                                log=lambda m: None)
+  trainer.run()
+  ckpt = trainer.checkpoints.latest_checkpoint
+  with open(ckpt + ".index", "wb") as f:
+    f.write(b"not a checkpoint")
+  again = trainer_lib.Trainer(tiny(max_steps=4 * 32, max_minutes=0), str(tmp_path),
+                              log=lambda m: None)
+  with pytest.raises(trainer_lib.CheckpointError) as err:
+    again.restore()
+  assert os.path.basename(ckpt) in str(err.value) and "Remove it" in str(err.value)
+
+
+def test_critic_reward_and_mirrored_strategy_over_two_cpus_train_from_the_command_line(tmp_path):
+  config_path = tmp_path / "tiny.json"
+  config_path.write_text(json.dumps(TINY))
+  run_dir = tmp_path / "run"
+  cmd = [sys.executable, os.path.join(REPO, "tools", "train.py"), "--config", str(config_path),
+         "--profile", "", "--run-dir", str(run_dir),
+         "--set", "train.strategy=cpu:2", "--set", "train.reward=critic",
+         "--set", "train.max_steps=192", "--set", "train.max_minutes=0",
+         "--set", "critic.channels=[8,16]"]
+  proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  metrics = json.loads((run_dir / "metrics.json").read_text())
+  assert metrics["final"]["frames"] == 192
+  assert metrics["config"]["train"]["strategy"] == "cpu:2"
+
+
+def test_unknown_config_key_is_named_with_a_suggestion(tmp_path):
+  with pytest.raises(config_lib.ConfigError, match=r"train\.'batch_sise'.*batch_size"):
+    config_lib.apply(config_lib.Config(), {"train": {"batch_sise": 3}})
+  with pytest.raises(config_lib.ConfigError, match="unknown config key policy"):
+    from spiral_tf.training import experiment
+    cfg = tiny()
+    cfg.policy["lstm_units"] = 3
+    experiment.make_policy(cfg, experiment.make_env(cfg))

@@ -1,0 +1,91 @@
+"""Evaluates a trained run on held-out images.
+
+  python tools/evaluate.py --run-dir runs/synthetic_conditional-cpu [--images 64] [--out DIR]
+
+Loads the run's config.json and latest checkpoint, paints the held-out
+targets with the greedy policy and writes into --out (default RUN/eval):
+eval.json (mean l2 against the blank-canvas and random-policy levels),
+reconstructions.png (targets above reconstructions), strokes.png (each stroke
+in its own colour, by order), curves.png (from the run's metrics.json) and
+programs.json.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from spiral_tf import config as config_lib
+from spiral_tf import files
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--run-dir", required=True)
+  parser.add_argument("--images", type=int, default=64)
+  parser.add_argument("--split", default="test")
+  parser.add_argument("--sample", action="store_true", help="sample instead of greedy actions")
+  parser.add_argument("--out", default=None)
+  args = parser.parse_args(argv)
+  config_path = os.path.join(args.run_dir, "config.json")
+  if not os.path.isfile(config_path):
+    parser.exit(2, f"error: {config_path} not found: --run-dir must be a folder written by "
+                   "tools/train.py\n")
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import experiment  # pylint: disable=g-import-not-at-top
+  with open(config_path) as f:
+    cfg = config_lib.from_dict(json.load(f))
+  env = experiment.make_env(cfg)
+  policy = experiment.make_policy(cfg, env)
+  latest = tf.train.latest_checkpoint(os.path.join(args.run_dir, "checkpoints"))
+  if latest is None:
+    parser.exit(2, f"error: no checkpoint in {args.run_dir}/checkpoints; train first\n")
+  try:
+    tf.train.Checkpoint(policy=policy).restore(latest).expect_partial()
+  except Exception as e:  # pylint: disable=broad-except
+    parser.exit(1, f"error: checkpoint {latest} could not be restored ({e}); it may be "
+                   "corrupt: remove it to fall back to an older one\n")
+  out_dir = args.out or os.path.join(args.run_dir, "eval")
+  make_env = lambda: experiment.make_env(cfg)
+  evaluator = reconstruction.Evaluator(make_env, policy, min(32, args.images),
+                                       cfg.env.episode_length)
+  report = {"checkpoint": latest, "split": args.split, "greedy": not args.sample}
+  if cfg.train.conditional:
+    targets = experiment.load_images(cfg, args.split, args.images)
+    out = evaluator.run(targets, greedy=not args.sample)
+    report.update(
+        images=len(targets), mean_l2=out["l2"], blank_l2=reconstruction.blank_l2(targets),
+        random_policy_l2=reconstruction.random_policy_l2(make_env, targets,
+                                                         cfg.env.episode_length))
+    report["l2_vs_blank"] = report["mean_l2"] / report["blank_l2"]
+    grid = plots.pairs_grid(targets, out["canvases"])
+  else:
+    out = evaluator.run(num_samples=args.images, greedy=not args.sample)
+    grid = plots.image_grid([out["canvases"][i:i + 8] for i in range(0, len(out["canvases"]), 8)])
+  report["strokes_per_image"] = float(np.mean([sum(a["flag"] for a in p) for p in out["programs"]]))
+  files.write_png(os.path.join(out_dir, "reconstructions.png"), grid)
+  from spiral_tf.envs import libmypaint_env  # pylint: disable=g-import-not-at-top
+  color_env = lambda: libmypaint_env.LibMyPaintEnv(
+      **dict(experiment.env_kwargs(cfg), use_color=True))
+  strokes = np.stack([reconstruction.stroke_order_image(p, color_env)
+                      for p in out["programs"][:32]])
+  files.write_png(os.path.join(out_dir, "strokes.png"),
+                  plots.image_grid([strokes[i:i + 8] for i in range(0, len(strokes), 8)]))
+  metrics_path = os.path.join(args.run_dir, "metrics.json")
+  if os.path.exists(metrics_path):
+    with open(metrics_path) as f:
+      metrics = json.load(f)
+    fig = plots.learning_curves(metrics.get("history", []), metrics.get("levels", {}), cfg.name)
+    files.write_figure(os.path.join(out_dir, "curves.png"), fig)
+  files.write_json(os.path.join(out_dir, "programs.json"), out["programs"])
+  files.write_json(os.path.join(out_dir, "eval.json"), report)
+  print(json.dumps(report))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
