@@ -71,7 +71,6 @@ class TrainConfig:
   envs_per_actor: int = 16
   weight_sync_interval: int = 1      # episodes between weight fetches
   max_actor_restarts: int = 10
-  queue_size: int = 8
   strategy: str = "default"          # 'default', 'mirrored', 'cpu:N' (N logical CPUs)
   max_steps: int = 0                 # agent steps (frames); 0 = no limit
   max_minutes: float = 30.0

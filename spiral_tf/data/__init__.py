@@ -12,6 +12,7 @@ import tensorflow as tf
 from spiral_tf.data import celeba
 from spiral_tf.data import folder
 from spiral_tf.data import mnist
+from spiral_tf.data import mujoco_scenes
 from spiral_tf.data import omniglot
 from spiral_tf.data import synthetic
 from spiral_tf.data import tfds_source
@@ -23,6 +24,7 @@ LOADERS = {
     "celeba": celeba.load,
     "folder": folder.load,
     "synthetic": synthetic.load,
+    "mujoco_scenes": mujoco_scenes.load,
 }
 SOURCES = ("files", "tfds")
 _TFDS_PREFIX = "tfds:"
@@ -34,7 +36,7 @@ def load(name: str, path: Optional[str] = None, split: str = "train", size: int 
 
   Args:
     name: one of ``LOADERS`` ('mnist', 'omniglot', 'celeba', 'folder',
-      'synthetic'), or 'tfds:<name>' to read it through TensorFlow Datasets.
+      'synthetic', 'mujoco_scenes'), or 'tfds:<name>' to read it through TensorFlow Datasets.
     path: the released files (see each module); the TFDS ``data_dir`` for TFDS;
       unused for 'synthetic'.
     split: 'train', 'test' or 'all' ('valid' too for CelebA).

@@ -3,12 +3,13 @@
 ``EpisodeCollector`` plays whole episodes (usable in any process);
 ``run_actor_process`` is the body of a spawned actor process: it fetches
 fresh weights from the learner every ``sync_interval`` episodes and sends
-each batch of finished episodes to the learner's trajectory queue.
+each batch of finished episodes down its own pipe to the learner. One pipe
+per actor: an actor killed mid-send can only break its own channel, and a
+full pipe holds the actor back, which bounds the policy lag.
 """
-import queue as queue_lib
 import time
 import traceback
-from typing import Callable, Dict, Optional
+from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -65,7 +66,7 @@ class EpisodeCollector:
 
 
 def run_actor_process(actor_id: int, build: Callable, build_args: tuple, weight_store,
-                      trajectory_queue, error_queue, stop_event, sync_interval: int,
+                      connection, error_queue, stop_event, sync_interval: int,
                       threads: int = 1, fail_after: Optional[int] = None):
   """Body of an actor process (started with the 'spawn' method).
 
@@ -88,12 +89,7 @@ def run_actor_process(actor_id: int, build: Callable, build_args: tuple, weight_
         continue
       batch = collector.collect() + (version,)
       episodes += 1
-      while not stop_event.is_set():
-        try:
-          trajectory_queue.put(batch, timeout=0.5)
-          break
-        except queue_lib.Full:
-          pass
+      connection.send(batch)
       if fail_after is not None and episodes >= fail_after:
         raise RuntimeError(f"actor {actor_id}: failing on purpose after {episodes} episodes")
   except Exception:  # pylint: disable=broad-except
@@ -105,8 +101,3 @@ def model_weights_shapes(model) -> list:
   """Shapes of ``model.get_weights()``, for a WeightStore."""
   return [w.shape for w in model.get_weights()]
 
-
-def episode_arrays_to_dict(batch) -> Dict[str, np.ndarray]:
-  """Names the fields of a collected batch (for logging and tests)."""
-  names = ("observations", "actions", "behaviour_log_prob", "final_canvas", "noise", "version")
-  return dict(zip(names, batch))

@@ -110,10 +110,16 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy()
   if name.startswith("cpu:"):
     n = int(name.split(":", 1)[1])
-    cpus = tf.config.list_physical_devices("CPU")
-    if len(tf.config.list_logical_devices("CPU")) < n:
-      tf.config.set_logical_device_configuration(
-          cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    if len(tf.config.get_logical_device_configuration(cpu) or []) != n:
+      try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+      except RuntimeError as e:
+        raise config_lib.ConfigError(
+            f"train.strategy {name!r} needs {n} logical CPUs, but TensorFlow already "
+            "initialised its devices in this process; choose the strategy before any "
+            "TensorFlow op runs (e.g. from tools/train.py)") from e
     return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
   raise config_lib.ConfigError(
       f"train.strategy {name!r} is not 'default', 'mirrored' or 'cpu:N'")

@@ -1,13 +1,14 @@
 """Orchestration on one machine: actor processes, the tf.data trajectory
 pipeline, the policy and critic learners, checkpoints, summaries and eval.
 
-  actors (spawned processes) --mp.Queue--> generator --> tf.data (batch,
+  actors (spawned processes) --one pipe each--> generator --> tf.data (batch,
   prefetch) --> PolicyLearner.step under a tf.distribute strategy
                       \\--> RenderReplay --> CriticLearner.step (own rate)
   learner weights --WeightStore (shared memory)--> actors
 """
 import json
 import multiprocessing as mp
+from multiprocessing import connection as mp_connection
 import os
 import queue as queue_lib
 import threading
@@ -92,6 +93,7 @@ class Trainer:
     self._fatal: Optional[BaseException] = None
     self._stop = threading.Event()
     self.actor_restarts = 0
+    self.rate_log = []  # (wall time, frames) after each learner step, for benchmarks
 
   # --- checkpoints -------------------------------------------------------------
   def restore(self) -> bool:
@@ -123,13 +125,17 @@ class Trainer:
   def _start_actor(self, i: int):
     t = self.cfg.train
     fail_after = self._fail_actor_after if self.actor_restarts == 0 else None
+    receiver, sender = self._ctx.Pipe(duplex=False)
     p = self._ctx.Process(
         target=actor_lib.run_actor_process, name=f"spiral-actor-{i}", daemon=True,
         args=(i, experiment.build_actor, (self.cfg.to_dict(), i, self.actor_restarts),
-              self.weight_store, self.queue, self.errors, self._actor_stop,
+              self.weight_store, sender, self.errors, self._actor_stop,
               t.weight_sync_interval, t.actor_threads, fail_after))
     p.start()
-    self.actors[i] = p
+    sender.close()  # the child holds its own copy; EOF reaches us when it dies
+    if self.receivers[i] is not None:
+      self.receivers[i].close()
+    self.actors[i], self.receivers[i] = p, receiver
 
   def _check_actors(self):
     """Restarts dead actors; gives up with a clear error past max_actor_restarts."""
@@ -156,16 +162,29 @@ class Trainer:
                f"({self.actor_restarts}/{self.cfg.train.max_actor_restarts})")
       self._start_actor(i)
 
+  def _receive(self, timeout: float):
+    """The batches that actors have sent (dropping the channels of dead actors)."""
+    open_receivers = [r for r in self.receivers if r is not None]
+    batches = []
+    for r in mp_connection.wait(open_receivers, timeout=timeout):
+      try:
+        batches.append(r.recv())
+      except (EOFError, OSError, ValueError, TypeError, AttributeError):  # died mid-send
+        i = self.receivers.index(r)
+        r.close()
+        self.receivers[i] = None
+    return batches
+
   def _trajectories(self):
     """tf.data generator: whole episodes from the actors, one at a time."""
     conditional = self.cfg.train.conditional
+    last_check = time.time()
     while not self._stop.is_set():
-      try:
-        batch = self.queue.get(timeout=1.0)
-      except queue_lib.Empty:
+      batches = self._receive(timeout=1.0)
+      if not batches or time.time() - last_check > 1.0:
         self._check_actors()
-        continue
-      for traj in trajectory_lib.unstack_batch(*batch):
+        last_check = time.time()
+      for traj in (tr for batch in batches for tr in trajectory_lib.unstack_batch(*batch)):
         target = traj.observations["target"][-1] if conditional else None
         self.replay.add(traj.final_canvas, target)
         yield traj
@@ -260,13 +279,13 @@ class Trainer:
     self.writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tb"))
     self._make_evaluator()
     self._ctx = mp.get_context("spawn")
-    self.queue = self._ctx.Queue(maxsize=t.queue_size)
     self.errors = self._ctx.Queue()
     self._actor_stop = self._ctx.Event()
     self.weight_store = weights_lib.WeightStore(actor_lib.model_weights_shapes(self.policy),
                                                 self._ctx)
     self.weight_store.publish(self.policy.get_weights(), int(self.learner_step.numpy()))
     self.actors = [None] * t.num_actors
+    self.receivers = [None] * t.num_actors
     for i in range(t.num_actors):
       self._start_actor(i)
     policy_batches = iter(self._policy_dataset())
@@ -298,6 +317,7 @@ class Trainer:
           terms.update({f"critic/{k}": float(v) for k, v in critic_terms.items()})
         self.learner_step.assign_add(1)
         self.frames.assign_add(frames_per_batch)
+        self.rate_log.append((time.time(), int(self.frames.numpy())))
         step = int(self.learner_step.numpy())
         self.weight_store.publish(self.policy.get_weights(), step)
         if step % t.summary_every_steps == 0:
@@ -348,6 +368,9 @@ class Trainer:
     self._stop.set()
     if hasattr(self, "_actor_stop"):
       self._actor_stop.set()
+      for r in self.receivers:  # unblocks actors waiting to send
+        if r is not None:
+          r.close()
       deadline = time.time() + 10.0
       for p in self.actors:
         if p is not None:

@@ -1,5 +1,6 @@
 """Publishing the learner's policy weights to actor processes via shared memory."""
 import multiprocessing as mp
+import time
 from multiprocessing import shared_memory
 from typing import List, Optional
 
@@ -9,13 +10,14 @@ import numpy as np
 class WeightStore:
   """A flat float32 copy of the policy weights plus a version counter.
 
-  The learner writes under a lock and bumps the version; actors copy the
-  weights only when the version moved. Picklable, so it passes to spawned
-  actor processes (the shared memory block is attached by name).
+  Lock-free (a sequence lock): the learner makes ``seq`` odd while it writes
+  and even when done; an actor keeps a copy only if ``seq`` was even and
+  unchanged around it. No lock is shared, so an actor killed mid-read cannot
+  block the learner. Picklable: spawned actors attach the block by name.
   """
 
   def __init__(self, shapes: List[tuple], ctx=None, _name: Optional[str] = None,
-               _version=None, _lock=None):
+               _counters=None):
     ctx = ctx or mp.get_context("spawn")
     self.shapes = [tuple(s) for s in shapes]
     self.sizes = [int(np.prod(s)) for s in self.shapes]
@@ -23,33 +25,44 @@ class WeightStore:
     if _name is None:
       self._shm = shared_memory.SharedMemory(create=True, size=nbytes)
       self._owner = True
-      self.version = ctx.Value("q", -1, lock=False)
-      self.lock = ctx.Lock()
+      # [seq, version]; written by the learner only.
+      self._counters = ctx.Array("q", [0, -1], lock=False)
     else:
       self._shm = shared_memory.SharedMemory(name=_name)
       self._owner = False
-      self.version, self.lock = _version, _lock
+      self._counters = _counters
     self._flat = np.ndarray((sum(self.sizes),), np.float32, self._shm.buf)
 
   def __reduce__(self):
-    return (_attach, (self.shapes, self._shm.name, self.version, self.lock))
+    return (_attach, (self.shapes, self._shm.name, self._counters))
+
+  @property
+  def version(self) -> int:
+    return int(self._counters[1])
 
   def publish(self, weights: List[np.ndarray], version: int):
     """Writes ``weights`` (the policy's get_weights()) as ``version``."""
-    with self.lock:
-      offset = 0
-      for w, n in zip(weights, self.sizes):
-        self._flat[offset:offset + n] = np.ravel(w)
-        offset += n
-      self.version.value = version
+    self._counters[0] += 1  # odd: writing
+    offset = 0
+    for w, n in zip(weights, self.sizes):
+      self._flat[offset:offset + n] = np.ravel(w)
+      offset += n
+    self._counters[1] = version
+    self._counters[0] += 1  # even: consistent
 
   def fetch(self, since: int):
     """Returns (version, weights) if newer than ``since``, else (since, None)."""
-    if self.version.value <= since:
-      return since, None
-    with self.lock:
-      version = self.version.value
+    while True:
+      seq = self._counters[0]
+      if seq % 2:
+        time.sleep(0.0005)
+        continue
+      version = self._counters[1]
+      if version <= since:
+        return since, None
       flat = self._flat.copy()
+      if self._counters[0] == seq:
+        break
     out, offset = [], 0
     for shape, n in zip(self.shapes, self.sizes):
       out.append(flat[offset:offset + n].reshape(shape))
@@ -64,5 +77,5 @@ class WeightStore:
       self._shm.unlink()
 
 
-def _attach(shapes, name, version, lock):
-  return WeightStore(shapes, _name=name, _version=version, _lock=lock)
+def _attach(shapes, name, counters):
+  return WeightStore(shapes, _name=name, _counters=counters)
