@@ -23,7 +23,7 @@ TINY = {
     "policy": {"conv_channels": 8, "num_residual_blocks": 1, "residual_channels": 8,
                "torso_size": 32, "core_size": 32, "spatial_head": "dense",
                "conditioning_hidden": [16, 8], "head_mlp_hidden": [8, 16]},
-    "train": {"conditional": True, "reward": "l2", "batch_size": 16, "num_actors": 1,
+    "train": {"conditional": True, "reward": "l2", "reward_scale": 10.0, "batch_size": 16, "num_actors": 1,
               "envs_per_actor": 16, "policy_learning_rate": 0.003, "max_minutes": 1.0,
               "eval_every_minutes": 100, "checkpoint_every_minutes": 100, "seed": 0},
 }
