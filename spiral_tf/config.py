@@ -19,14 +19,16 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass
 class EnvConfig:
-  """The painting environment (see spiral_tf.envs.libmypaint_env)."""
-  canvas_size: int = 64
+  """The rendering environment: 'libmypaint' painting or 'mujoco_scenes'."""
+  domain: str = "libmypaint"
+  canvas_size: int = 64               # canvas (or MuJoCo render) side in pixels
   grid_size: int = 32
   episode_length: int = 20
   brush: str = "classic/dry_brush"
   brush_sizes: Tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
   use_color: bool = False
   use_pressure: bool = True
+  shadows: bool = False               # mujoco_scenes only
 
 
 @dataclasses.dataclass
@@ -188,6 +190,9 @@ def load(path: str, profile: Optional[str] = "cpu", overrides: List[str] = ()) -
 def validate(config: Config):
   """Checks values that would otherwise fail deep inside training."""
   t = config.train
+  if config.env.domain not in ("libmypaint", "mujoco_scenes"):
+    raise ConfigError(f"env.domain must be 'libmypaint' or 'mujoco_scenes', got "
+                      f"{config.env.domain!r}")
   if t.reward not in ("l2", "critic"):
     raise ConfigError(f"train.reward must be 'l2' or 'critic', got {t.reward!r}")
   if t.reward == "l2" and not t.conditional:

@@ -137,3 +137,23 @@ def test_unknown_config_key_is_named_with_a_suggestion(tmp_path):
     cfg = tiny()
     cfg.policy["lstm_units"] = 3
     experiment.make_policy(cfg, experiment.make_env(cfg))
+
+
+def test_smoke_mujoco_scenes_agent_trains_and_evaluates_against_its_empty_platform(tmp_path):
+  from spiral_tf.data import mujoco_scenes as scenes_data
+  from spiral_tf.envs import mujoco_scenes  # noqa: F401  (loads OSMesa the safe way first)
+  scenes_data.generate_dataset(str(tmp_path / "scenes"), num_train=64, num_test=16,
+                               image_size=16, seed=0)
+  cfg = tiny(max_steps=6 * 16 * 3, max_minutes=0)
+  config_lib.apply(cfg, {"env": {"domain": "mujoco_scenes", "canvas_size": 16,
+                                 "episode_length": 3},
+                         "data": {"name": "mujoco_scenes", "path": str(tmp_path / "scenes"),
+                                  "options": {}, "eval_images": 16}})
+  trainer = trainer_lib.Trainer(cfg, str(tmp_path / "run"), log=lambda m: None)
+  result = trainer.run()
+  assert result["frames"] == 6 * 16 * 3
+  assert tuple(trainer.policy.components) == ("kind", "type", "location", "size", "red",
+                                              "green", "blue")
+  # The blank level is the empty grey platform, not white paper.
+  assert 0.0 < trainer.levels["blank canvas"] < 1.0
+  assert np.isfinite(result["eval_l2"])

@@ -21,6 +21,18 @@ from spiral_tf import config as config_lib
 from spiral_tf import files
 
 
+def write_stroke_order(cfg, programs, path):
+  """Re-paints up to 32 programs with each stroke in its own colour."""
+  from spiral_tf.envs import libmypaint_env  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import experiment  # pylint: disable=g-import-not-at-top
+  color_env = lambda: libmypaint_env.LibMyPaintEnv(
+      **dict(experiment.env_kwargs(cfg), use_color=True))
+  strokes = np.stack([reconstruction.stroke_order_image(p, color_env) for p in programs[:32]])
+  files.write_png(path, plots.image_grid([strokes[i:i + 8] for i in range(0, len(strokes), 8)]))
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--run-dir", required=True)
@@ -51,30 +63,29 @@ def main(argv=None):
                    "corrupt: remove it to fall back to an older one\n")
   out_dir = args.out or os.path.join(args.run_dir, "eval")
   make_env = lambda: experiment.make_env(cfg)
+  rule = experiment.mask_rule(cfg)
   evaluator = reconstruction.Evaluator(make_env, policy, min(32, args.images),
-                                       cfg.env.episode_length)
+                                       cfg.env.episode_length, rule)
   report = {"checkpoint": latest, "split": args.split, "greedy": not args.sample}
   if cfg.train.conditional:
     targets = experiment.load_images(cfg, args.split, args.images)
     out = evaluator.run(targets, greedy=not args.sample)
     report.update(
-        images=len(targets), mean_l2=out["l2"], blank_l2=reconstruction.blank_l2(targets),
-        random_policy_l2=reconstruction.random_policy_l2(make_env, targets,
-                                                         cfg.env.episode_length))
+        images=len(targets), mean_l2=out["l2"],
+        blank_l2=reconstruction.blank_l2(targets, reconstruction.blank_canvas(make_env)),
+        random_policy_l2=reconstruction.random_policy_l2(
+            make_env, targets, cfg.env.episode_length,
+            random_action=experiment.random_action_fn(cfg)))
     report["l2_vs_blank"] = report["mean_l2"] / report["blank_l2"]
     grid = plots.pairs_grid(targets, out["canvases"])
   else:
     out = evaluator.run(num_samples=args.images, greedy=not args.sample)
     grid = plots.image_grid([out["canvases"][i:i + 8] for i in range(0, len(out["canvases"]), 8)])
-  report["strokes_per_image"] = float(np.mean([sum(a["flag"] for a in p) for p in out["programs"]]))
+  report["strokes_per_image"] = float(np.mean(
+      [sum(a[rule["flag"]] != rule["move_value"] for a in p) for p in out["programs"]]))
   files.write_png(os.path.join(out_dir, "reconstructions.png"), grid)
-  from spiral_tf.envs import libmypaint_env  # pylint: disable=g-import-not-at-top
-  color_env = lambda: libmypaint_env.LibMyPaintEnv(
-      **dict(experiment.env_kwargs(cfg), use_color=True))
-  strokes = np.stack([reconstruction.stroke_order_image(p, color_env)
-                      for p in out["programs"][:32]])
-  files.write_png(os.path.join(out_dir, "strokes.png"),
-                  plots.image_grid([strokes[i:i + 8] for i in range(0, len(strokes), 8)]))
+  if cfg.env.domain == "libmypaint":
+    write_stroke_order(cfg, out["programs"], os.path.join(out_dir, "strokes.png"))
   metrics_path = os.path.join(args.run_dir, "metrics.json")
   if os.path.exists(metrics_path):
     with open(metrics_path) as f:

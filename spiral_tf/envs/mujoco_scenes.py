@@ -422,6 +422,8 @@ class MujocoScenesEnv(py_environment.PyEnvironment):
     return ts.restart(self._observation())
 
   def _step(self, action):
+    if self._step_count >= self.episode_length:  # stepping past the end starts anew
+      return self._reset()
     act = specs.validate_action(action, ACTION_RANGES)
     self.apply(act)
     self._step_count += 1

@@ -13,26 +13,41 @@ def l2_per_image(canvases: np.ndarray, targets: np.ndarray) -> np.ndarray:
   return np.mean(diff * diff, axis=tuple(range(1, diff.ndim)))
 
 
-def blank_l2(targets: np.ndarray, background: float = 1.0) -> float:
-  """Mean l2 of the blank (background) canvas to the targets: the bar's unit."""
-  return float(np.mean(l2_per_image(np.full_like(targets, background), targets)))
+def blank_l2(targets: np.ndarray, background=1.0) -> float:
+  """Mean l2 of the blank canvas (a colour, or an image) to the targets: the bar's unit."""
+  blank = np.broadcast_to(np.asarray(background, np.float32), targets.shape[1:])
+  return float(np.mean(l2_per_image(np.broadcast_to(blank, targets.shape), targets)))
+
+
+def blank_canvas(make_env) -> np.ndarray:
+  """The canvas an episode starts from (white paper, or the empty platform)."""
+  env = make_env()
+  if getattr(env, "conditional", False):
+    shape = env.observation_spec()["target"].shape
+    env.set_next_target(np.ones(shape, np.float32))
+  canvas = env.reset().observation["canvas"].copy()
+  env.close()
+  return canvas
 
 
 class Evaluator:
   """Runs a policy (greedy by default) on fixed targets in a batch of environments."""
 
-  def __init__(self, make_env, policy, batch_size: int, episode_length: int):
+  def __init__(self, make_env, policy, batch_size: int, episode_length: int,
+               mask_rule: Optional[dict] = None):
     from tf_agents.environments import batched_py_environment  # pylint: disable=g-import-not-at-top
     self.envs = [make_env() for _ in range(batch_size)]
     self.env = batched_py_environment.BatchedPyEnvironment(self.envs, multithreading=False)
     self.policy = policy
     self.episode_length = episode_length
     self._collectors = {}
+    self._mask_rule = mask_rule
 
   def _collector(self, greedy: bool):
     if greedy not in self._collectors:
       self._collectors[greedy] = actor_lib.EpisodeCollector(
-          self.env, self.policy, self.episode_length, greedy=greedy, seed=1)
+          self.env, self.policy, self.episode_length, greedy=greedy, seed=1,
+          mask_rule=self._mask_rule)
     return self._collectors[greedy]
 
   def run(self, targets: Optional[np.ndarray] = None, num_samples: int = 0,
@@ -64,8 +79,14 @@ class Evaluator:
 
 
 def random_policy_l2(make_env, targets: np.ndarray, episode_length: int, seed: int = 0,
-                     paint_probability: float = 0.5) -> float:
-  """Mean l2 of uniformly random programs to the targets: the other floor to beat."""
+                     random_action=None) -> float:
+  """Mean l2 of uniformly random programs to the targets: the other floor to beat.
+
+  ``random_action(env, rng)`` draws an action (default: libmypaint, paint or
+  move with probability 1/2).
+  """
+  if random_action is None:
+    random_action = lambda env, rng: libmypaint_env.random_action(env, rng, 0.5)
   rng = np.random.default_rng(seed)
   env = make_env()
   total = []
@@ -74,7 +95,7 @@ def random_policy_l2(make_env, targets: np.ndarray, episode_length: int, seed: i
       env.set_next_target(target)
     env.reset()
     for _ in range(episode_length):
-      step = env.step(libmypaint_env.random_action(env, rng, paint_probability))
+      step = env.step(random_action(env, rng))
     total.append(l2_per_image(step.observation["canvas"][None], target[None])[0])
   env.close()
   return float(np.mean(total))

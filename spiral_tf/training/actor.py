@@ -21,7 +21,7 @@ class EpisodeCollector:
   """Plays one episode on every environment of a batched env with one policy."""
 
   def __init__(self, env, policy, episode_length: int, greedy: bool = False,
-               seed: int = 0):
+               seed: int = 0, mask_rule: Optional[dict] = None):
     self.env = env
     self.policy = policy
     self.episode_length = episode_length
@@ -29,11 +29,13 @@ class EpisodeCollector:
     self.batch_size = env.batch_size
     self._rng = np.random.default_rng(seed)
     self._greedy = greedy
+    self._mask_rule = mask_rule or {}
     self._step_fn = tf.function(self._policy_step)
 
   def _policy_step(self, observation, state, noise):
     out, state = self.policy.step(observation, state, noise, greedy=self._greedy)
-    masks = policy_lib.component_masks(out.actions, self.components)  # [B, K]
+    masks = policy_lib.component_masks(out.actions, self.components,
+                                       **self._mask_rule)  # [B, K]
     log_prob = tf.add_n([out.log_probs[k] * masks[:, i]
                          for i, k in enumerate(self.components)])  # [B]
     return out.actions, log_prob, state
@@ -70,14 +72,15 @@ def run_actor_process(actor_id: int, build: Callable, build_args: tuple, weight_
                       threads: int = 1, fail_after: Optional[int] = None):
   """Body of an actor process (started with the 'spawn' method).
 
-  ``build(*build_args)`` returns (batched env, policy, episode length, seed)
+  ``build(*build_args)`` returns (batched env, policy, episode length, seed,
+  mask rule)
   inside this process, so nothing TensorFlow crosses the process boundary.
   """
   try:
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    env, policy, episode_length, seed = build(*build_args)
-    collector = EpisodeCollector(env, policy, episode_length, seed=seed)
+    env, policy, episode_length, seed, mask_rule = build(*build_args)
+    collector = EpisodeCollector(env, policy, episode_length, seed=seed, mask_rule=mask_rule)
     version, episodes = -1, 0
     while not stop_event.is_set():
       if version < 0 or episodes % sync_interval == 0:

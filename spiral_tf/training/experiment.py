@@ -16,6 +16,27 @@ from spiral_tf.agents import policy as policy_lib
 from spiral_tf.envs import libmypaint_env
 
 
+# Which components matter after a "do nothing" action, per domain: after a
+# libmypaint move only flag and end; after a MuJoCo skip only kind.
+MASK_RULES = {
+    "libmypaint": dict(flag="flag", move_value=0, move_components=("flag", "end")),
+    "mujoco_scenes": dict(flag="kind", move_value=2, move_components=("kind",)),
+}
+
+
+def mask_rule(cfg: config_lib.Config) -> dict:
+  """Keyword arguments of agents.policy.component_masks for the config's domain."""
+  return MASK_RULES[cfg.env.domain]
+
+
+def random_action_fn(cfg: config_lib.Config):
+  """(env, rng) -> a uniformly random action of the config's domain."""
+  if cfg.env.domain == "mujoco_scenes":
+    from spiral_tf.envs import mujoco_scenes  # pylint: disable=g-import-not-at-top
+    return lambda env, rng: mujoco_scenes.random_action(rng)
+  return lambda env, rng: libmypaint_env.random_action(env, rng, 0.5)
+
+
 def env_kwargs(cfg: config_lib.Config) -> dict:
   """LibMyPaintEnv keyword arguments of the config's environment."""
   e = cfg.env
@@ -25,7 +46,12 @@ def env_kwargs(cfg: config_lib.Config) -> dict:
 
 
 def make_env(cfg: config_lib.Config, targets=None) -> libmypaint_env.LibMyPaintEnv:
-  """One painting environment; conditional configs get ``targets``."""
+  """One environment of the config's domain; conditional configs get ``targets``."""
+  if cfg.env.domain == "mujoco_scenes":
+    from spiral_tf.envs import mujoco_scenes  # pylint: disable=g-import-not-at-top
+    return mujoco_scenes.MujocoScenesEnv(
+        image_size=cfg.env.canvas_size, episode_length=cfg.env.episode_length,
+        shadows=cfg.env.shadows, targets=targets, conditional=cfg.train.conditional)
   return libmypaint_env.LibMyPaintEnv(targets=targets, conditional=cfg.train.conditional,
                                       **env_kwargs(cfg))
 
@@ -71,7 +97,7 @@ def load_dataset(cfg: config_lib.Config, split: str) -> tf.data.Dataset:
     options.setdefault("use_color", e.use_color)
     options.setdefault("env_kwargs", dict(brush=e.brush, brush_sizes=tuple(e.brush_sizes),
                                           use_pressure=e.use_pressure))
-  channels = 3 if cfg.env.use_color else 1
+  channels = 3 if cfg.env.use_color or cfg.env.domain == "mujoco_scenes" else 1
   return data_lib.load(cfg.data.name, cfg.data.path, split=split, size=cfg.env.canvas_size,
                        channels=channels, **options)
 
@@ -99,7 +125,7 @@ def build_actor(cfg_dict: dict, actor_id: int, restarts: int):
     targets = target_iterator(cfg, "train", seed)
   env, _ = make_batched_env(cfg, cfg.train.envs_per_actor, targets)
   policy = make_policy(cfg, env)
-  return env, policy, cfg.env.episode_length, seed
+  return env, policy, cfg.env.episode_length, seed, mask_rule(cfg)
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:

@@ -34,7 +34,7 @@ class PolicyLearner:
                baseline_cost: float = 0.5,
                entropy_costs: Mapping[str, float],
                max_grad_norm: float = 40.0,
-               move_flag: str = "flag"):
+               mask_rule: Optional[dict] = None):
     if reward == "critic" and critic is None:
       raise ValueError("reward='critic' needs a critic")
     if reward not in ("critic", "l2"):
@@ -49,7 +49,10 @@ class PolicyLearner:
     self.baseline_cost = baseline_cost
     self.entropy_costs = dict(entropy_costs)
     self.max_grad_norm = max_grad_norm
-    self.move_flag = move_flag
+    self.mask_rule = dict(mask_rule or dict(flag="flag", move_value=0,
+                                            move_components=("flag", "end")))
+    # New disjoint strokes exist only where the "do nothing" action is a move.
+    self.move_flag = self.mask_rule["flag"] if self.mask_rule["move_value"] == 0 else None
     self.components = policy.components
 
   def _score(self, canvases, targets):
@@ -82,7 +85,7 @@ class PolicyLearner:
     if targets is not None:
       terms["l2_to_target"] = tf.reduce_mean(rewards_lib.l2_distance(final_canvas, targets[-1]))
     aux = tf.zeros_like(rewards)
-    if self.aux_weights["new_strokes"] and self.move_flag in actions:
+    if self.aux_weights["new_strokes"] and self.move_flag is not None:
       # Charged at the step that starts each new disjoint stroke.
       aux -= self.aux_weights["new_strokes"] * rewards_lib.new_strokes(actions[self.move_flag])
     last = tf.one_hot(tf.shape(rewards)[0] - 1, tf.shape(rewards)[0])[:, None]  # [T, 1]
@@ -104,7 +107,7 @@ class PolicyLearner:
     # The episode ends at T: no bootstrap, discount 0 after the last step.
     discounts = self.discount * tf.concat([tf.ones([t - 1, b]), tf.zeros([1, b])], 0)
     noise = batch.noise if self.policy.noise_dim else None
-    masks = policy_lib.component_masks(actions, self.components)  # [T, B, K]
+    masks = policy_lib.component_masks(actions, self.components, **self.mask_rule)  # [T, B, K]
     with tf.GradientTape() as tape:
       out = self.policy.unroll(observations, actions, self.policy.initial_state(b), noise)
       loss, terms = policy_gradient.a2c_vtrace_loss(
@@ -123,7 +126,9 @@ class PolicyLearner:
     terms = dict(terms, **reward_terms)
     terms["grad_norm"] = norm
     terms["return"] = tf.reduce_mean(tf.reduce_sum(rewards, 0))
-    terms["paint_fraction"] = tf.reduce_mean(tf.cast(actions[self.components[0]], tf.float32))
+    # Fraction of steps that did something (painted, or added/changed an object).
+    terms["paint_fraction"] = tf.reduce_mean(tf.cast(tf.not_equal(
+        actions[self.mask_rule["flag"]], self.mask_rule["move_value"]), tf.float32))
     terms["flag_entropy"] = tf.reduce_mean(out.entropies[self.components[0]])
     return terms
 

@@ -72,7 +72,7 @@ class Trainer:
           color_emd_weight=t.color_emd_weight, discount=t.discount,
           baseline_cost=t.baseline_cost,
           entropy_costs=dict(t.entropy_costs, default=t.entropy_cost),
-          max_grad_norm=t.policy_max_grad_norm)
+          max_grad_norm=t.policy_max_grad_norm, mask_rule=experiment.mask_rule(cfg))
       self.critic_learner = None
       if self.critic is not None:
         self.critic_learner = critic_learner_lib.CriticLearner(
@@ -222,12 +222,14 @@ class Trainer:
     self.eval_targets = experiment.load_images(cfg, "test", n) if cfg.train.conditional else None
     make_env = lambda: experiment.make_env(cfg, targets=None)
     self.evaluator = reconstruction.Evaluator(make_env, self.policy, min(32, n),
-                                              cfg.env.episode_length)
+                                              cfg.env.episode_length, experiment.mask_rule(cfg))
     self.levels = {}
     if self.eval_targets is not None:
-      self.levels["blank canvas"] = reconstruction.blank_l2(self.eval_targets)
+      self.levels["blank canvas"] = reconstruction.blank_l2(
+          self.eval_targets, reconstruction.blank_canvas(make_env))
       self.levels["random policy"] = reconstruction.random_policy_l2(
-          make_env, self.eval_targets, cfg.env.episode_length, seed=cfg.train.seed)
+          make_env, self.eval_targets, cfg.env.episode_length, seed=cfg.train.seed,
+          random_action=experiment.random_action_fn(cfg))
       self.log(f"held-out l2: blank canvas {self.levels['blank canvas']:.4f}, "
                f"random policy {self.levels['random policy']:.4f} "
                f"({len(self.eval_targets)} images)")
@@ -242,7 +244,8 @@ class Trainer:
                    minutes=float(self.seconds.numpy()) / 60.0, eval_l2=out.get("l2"))
       if out.get("l2") is not None and self.levels.get("blank canvas"):
         point["eval_l2_vs_blank"] = out["l2"] / self.levels["blank canvas"]
-      paints = [sum(a["flag"] for a in p) for p in out["programs"]]
+      rule = experiment.mask_rule(self.cfg)
+      paints = [sum(a[rule["flag"]] != rule["move_value"] for a in p) for p in out["programs"]]
       point["strokes_per_image"] = float(np.mean(paints))
       self.history.append(point)
       with self.writer.as_default(step=int(self.frames.numpy())):
