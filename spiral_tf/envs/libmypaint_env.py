@@ -15,7 +15,6 @@ except at the last step, where ``final_reward_fn(canvas, target)`` is used if
 given: SPIRAL's rewards come from the learner's critic, not the renderer.
 """
 import collections
-import itertools
 from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
@@ -94,12 +93,7 @@ class LibMyPaintEnv(py_environment.PyEnvironment):
     self.channels = 3 if self.use_color else 1
     self._canvas = canvas_lib.Canvas(self.canvas_size, brush, _background_rgb(background))
     self._final_reward_fn = final_reward_fn
-    self._targets = None
-    if targets is not None:
-      self._targets = targets if callable(targets) else iter(itertools.cycle(targets)) \
-          if isinstance(targets, (list, tuple)) else iter(targets)
     self.conditional = (targets is not None) if conditional is None else bool(conditional)
-    self._next_target = None
     self._target = None
 
     counts = collections.OrderedDict(flag=2, end=grid_size ** 2, control=grid_size ** 2,
@@ -129,6 +123,7 @@ class LibMyPaintEnv(py_environment.PyEnvironment):
     if self.conditional:
       obs["target"] = image.replace(name="target")
     self._observation_spec = obs
+    self._target_source = specs.TargetSource(targets, image.shape)
     self._pressures = np.linspace(0.1, 1.0, PRESSURE_LEVELS)
     self._colors = np.linspace(0.0, 1.0, COLOR_BINS)
     self._step_count = 0
@@ -146,29 +141,7 @@ class LibMyPaintEnv(py_environment.PyEnvironment):
   # --- conditional targets -----------------------------------------------------
   def set_next_target(self, image: np.ndarray):
     """Uses ``image`` as the target of the next episode (conditional mode)."""
-    self._next_target = self._check_image(image, "target")
-
-  def _check_image(self, image, what):
-    image = np.asarray(image, np.float32)
-    if image.ndim == 2:
-      image = image[..., None]
-    want = (self.canvas_size, self.canvas_size, self.channels)
-    if image.shape != want:
-      raise ValueError(f"{what} image has shape {image.shape}; expected {want} "
-                       "(float32 in [0, 1], white background)")
-    if not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
-      raise ValueError(f"{what} image values must be finite and in [0, 1]")
-    return image
-
-  def _draw_target(self):
-    if self._next_target is not None:
-      target, self._next_target = self._next_target, None
-      return target
-    if self._targets is None:
-      raise ValueError("conditional environment has no target: pass targets= "
-                       "or call set_next_target(image) before reset()")
-    image = self._targets() if callable(self._targets) else next(self._targets)
-    return self._check_image(image, "target")
+    self._target_source.set_next(image)
 
   # --- episode ---------------------------------------------------------------
   def _reset(self):
@@ -176,7 +149,7 @@ class LibMyPaintEnv(py_environment.PyEnvironment):
     self._step_count = 0
     self._prev = np.zeros(len(self.components), np.int32)
     self._mask = np.zeros(len(self.components), np.float32)
-    self._target = self._draw_target() if self.conditional else None
+    self._target = self._target_source.draw() if self.conditional else None
     self._done = False
     return ts.restart(self._observation())
 

@@ -36,7 +36,6 @@ renders next to TensorFlow, so import this module, not ``mujoco``, first.
 import collections
 import ctypes
 import glob
-import itertools
 import os
 import subprocess
 import sys
@@ -367,11 +366,8 @@ class MujocoScenesEnv(py_environment.PyEnvironment):
     self.conditional = (targets is not None) if conditional is None else bool(conditional)
     if self.conditional:
       self._observation_spec["target"] = image.replace(name="target")
-    self._targets = None
-    if targets is not None:
-      self._targets = targets if callable(targets) else (
-          itertools.cycle(targets) if isinstance(targets, (list, tuple)) else iter(targets))
-    self._next_target = self._target = None
+    self._target_source = specs.TargetSource(targets, image.shape)
+    self._target = None
     self._final_reward_fn = final_reward_fn
     self._renderer = SceneRenderer(self.image_size, max_objects, shadows, gl_backend)
     self._empty = self._renderer.render_scene([])  # the canvas after every reset
@@ -390,25 +386,7 @@ class MujocoScenesEnv(py_environment.PyEnvironment):
   # --- conditional targets ---------------------------------------------------------
   def set_next_target(self, image: np.ndarray):
     """Uses ``image`` as the target of the next episode (conditional mode)."""
-    self._next_target = self._check_image(image)
-
-  def _check_image(self, image):
-    image = np.asarray(image, np.float32)
-    want = (self.image_size, self.image_size, 3)
-    if image.shape != want:
-      raise ValueError(f"target image has shape {image.shape}; expected {want} (float32 in [0, 1])")
-    if not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
-      raise ValueError("target image values must be finite and in [0, 1]")
-    return image
-
-  def _draw_target(self):
-    if self._next_target is not None:
-      target, self._next_target = self._next_target, None
-      return target
-    if self._targets is None:
-      raise ValueError("conditional environment has no target: pass targets= "
-                       "or call set_next_target(image) before reset()")
-    return self._check_image(self._targets() if callable(self._targets) else next(self._targets))
+    self._target_source.set_next(image)
 
   # --- episode -------------------------------------------------------------------
   def _reset(self):
@@ -418,7 +396,7 @@ class MujocoScenesEnv(py_environment.PyEnvironment):
     self._step_count = 0
     self._prev = np.zeros(len(COMPONENTS), np.int32)
     self._mask = np.zeros(len(COMPONENTS), np.float32)
-    self._target = self._draw_target() if self.conditional else None
+    self._target = self._target_source.draw() if self.conditional else None
     return ts.restart(self._observation())
 
   def _step(self, action):

@@ -1,4 +1,5 @@
 """Spec helpers shared by the rendering environments."""
+import itertools
 from collections.abc import Mapping
 from typing import Sequence
 
@@ -54,3 +55,48 @@ def grid_to_canvas(index: int, grid: int, canvas: int) -> Sequence[float]:
   row, col = divmod(index, grid)
   scale = canvas / grid
   return row * scale, col * scale
+
+
+class TargetSource:
+  """Where a conditional environment's targets come from.
+
+  An image given with ``set_next`` is used for the next episode; otherwise one
+  is drawn from ``targets`` (a list, cycled; any other iterable; or a
+  callable returning an image). Every image is checked against ``shape``.
+  """
+
+  def __init__(self, targets, shape):
+    self.shape = tuple(shape)
+    self._next = None
+    if targets is None or callable(targets):
+      self._source = targets
+    elif isinstance(targets, (list, tuple)):
+      self._source = itertools.cycle(targets)
+    else:
+      self._source = iter(targets)
+
+  def check(self, image) -> np.ndarray:
+    """The image as float32 of ``shape`` (2-D grayscale gains its channel axis)."""
+    image = np.asarray(image, np.float32)
+    if image.ndim == 2 and len(self.shape) == 3 and self.shape[-1] == 1:
+      image = image[..., None]
+    if image.shape != self.shape:
+      raise ValueError(f"target image has shape {image.shape}; expected {self.shape} "
+                       "(float32 in [0, 1], the canvas' size and channels)")
+    if not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
+      raise ValueError("target image values must be finite and in [0, 1]")
+    return image
+
+  def set_next(self, image):
+    """Uses ``image`` for the next episode."""
+    self._next = self.check(image)
+
+  def draw(self) -> np.ndarray:
+    """The next episode's target."""
+    if self._next is not None:
+      image, self._next = self._next, None
+      return image
+    if self._source is None:
+      raise ValueError("conditional environment has no target: pass targets= "
+                       "or call set_next_target(image) before reset()")
+    return self.check(self._source() if callable(self._source) else next(self._source))
