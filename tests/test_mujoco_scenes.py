@@ -209,7 +209,8 @@ def test_conditional_env_shows_the_target_and_requires_one():
 
 
 def test_missing_gl_library_error_names_the_package(monkeypatch):
-  monkeypatch.setattr(ms, "_load_library", lambda *a, **k: False)
+  from spiral_tf.envs import mujoco_render
+  monkeypatch.setattr(mujoco_render, "_load_library", lambda *a, **k: False)
   with pytest.raises(ms.GLBackendError, match="libosmesa6"):
     ms.load_gl_library("osmesa")
   with pytest.raises(ms.GLBackendError, match="libegl1"):

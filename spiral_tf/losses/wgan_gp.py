@@ -9,7 +9,7 @@ The critic must score each example on its own (no batch normalisation), as
 WGAN-GP requires, so that the gradient of the summed scores is the stack of
 the per-example gradients.
 """
-from typing import Callable, Optional, Tuple
+from typing import Callable, Tuple
 
 import tensorflow as tf
 
