@@ -307,7 +307,7 @@ def test_synthetic_dataset_splits_by_position_and_converts_channels():
 # --- Registry and TFDS -------------------------------------------------------
 def test_unknown_name_lists_the_valid_ones():
   with pytest.raises(ValueError, match=r"unknown data set 'cifar'; valid: \['celeba', 'folder', "
-                     r"'mnist', 'omniglot', 'synthetic'\]"):
+                     r"'mnist', 'mujoco_scenes', 'omniglot', 'synthetic'\]"):
     data.load("cifar")
 
 

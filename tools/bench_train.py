@@ -54,8 +54,7 @@ def main(argv=None):
   from spiral_tf.training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import trajectory as trajectory_lib  # pylint: disable=g-import-not-at-top
   t, e = cfg.train, cfg.env
-  tf.config.threading.set_intra_op_parallelism_threads(t.actor_threads)
-  tf.config.threading.set_inter_op_parallelism_threads(t.actor_threads)
+  experiment.set_threads(t.actor_threads)
 
   # 1. One actor's work alone, in this process: policy inference + rendering.
   env, policy, episode_length, seed = experiment.build_actor(cfg.to_dict(), 0, 0)

@@ -7,6 +7,10 @@ Without --data the held-out scenes are regenerated from --seed (identical to
 the test split that tools/make_mujoco_scenes.py writes with the same seed).
 Writes mcmc_curves.json (l2 against render evaluations, per image and mean),
 mcmc_curves.png and mcmc_reconstructions.png (targets over final states).
+
+With --agent-run-dir (a mujoco_scenes run of tools/train.py) the agent's greedy
+one-pass reconstructions of the same targets (one render per step) are
+scored too and drawn on the same plot (Figure 9), at the run's image size.
 """
 import argparse
 import json
@@ -20,7 +24,9 @@ import numpy as np  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from spiral_tf.data import mujoco_scenes as data_lib  # noqa: E402  pylint: disable=g-import-not-at-top
 from spiral_tf.envs import mujoco_scenes as env_lib  # noqa: E402  pylint: disable=g-import-not-at-top
+from spiral_tf import files  # noqa: E402  pylint: disable=g-import-not-at-top
 from spiral_tf.eval import mcmc  # noqa: E402  pylint: disable=g-import-not-at-top
+from spiral_tf.eval import plots  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
 def held_out_targets(args, renderer):
@@ -33,21 +39,48 @@ def held_out_targets(args, renderer):
   return indices, np.stack([renderer.render_scene(s) for s in scenes])
 
 
-def plot(path, evaluations, curves, title):
-  """Mean l2 with the 10-90 percentile band, against evaluations."""
+def agent_l2(run_dir, targets):
+  """(per-image l2, renders per image) of a trained agent's greedy pass over ``targets``."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from spiral_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import experiment  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(run_dir, "config.json")) as f:
+    cfg = config_lib.from_dict(json.load(f))
+  if cfg.env.domain != "mujoco_scenes":
+    raise SystemExit(f"error: {run_dir} is a {cfg.env.domain!r} run, not mujoco_scenes")
+  env = experiment.make_env(cfg)
+  policy = experiment.make_policy(cfg, env)
+  latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+  if latest is None:
+    raise SystemExit(f"error: no checkpoint in {run_dir}/checkpoints")
+  tf.train.Checkpoint(policy=policy).restore(latest).expect_partial()
+  evaluator = reconstruction.Evaluator(lambda: experiment.make_env(cfg), policy, 25,
+                                       cfg.env.episode_length, experiment.mask_rule(cfg))
+  out = evaluator.run(targets.astype(np.float32))
+  return out["l2_per_image"], cfg.env.episode_length, out["canvases"]
+
+
+def plot(path, evaluations, curves, title, agent=None):
+  """Mean l2 with the 10-90 percentile band, against evaluations (and the agent's point)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
   ax.fill_between(evaluations, np.percentile(curves, 10, axis=0), np.percentile(curves, 90, axis=0),
                   alpha=0.25, label="10-90th percentile")
-  ax.plot(evaluations, curves.mean(axis=0), label="mean")
+  ax.plot(evaluations, curves.mean(axis=0), label="MCMC mean")
+  if agent is not None:
+    renders, l2 = agent
+    ax.axhline(l2, color="C3", linestyle="--", linewidth=1)
+    ax.plot([renders], [l2], "o", color="C3", label=f"agent, one pass ({renders} renders)")
+    ax.set_xscale("log")
   ax.set_xlabel("render evaluations")
   ax.set_ylabel("l2 to target (mean squared pixel distance)")
   ax.set_title(title, fontsize=9)
   ax.legend()
   fig.tight_layout()
-  fig.savefig(path)
+  files.write_figure(path, fig)
   plt.close(fig)
 
 
@@ -65,8 +98,9 @@ def main(argv=None):
   parser.add_argument("--image-size", type=int, default=64)
   parser.add_argument("--gl-backend", choices=["osmesa", "egl", "glfw"], default=None)
   parser.add_argument("--out-dir", default="results/mcmc")
+  parser.add_argument("--agent-run-dir", default=None,
+                      help="a mujoco_scenes training run to compare on the same targets")
   args = parser.parse_args(argv)
-  os.makedirs(args.out_dir, exist_ok=True)
   rng = np.random.default_rng([args.seed, 7])  # distinct from the scene generators
   with env_lib.SceneRenderer(args.image_size, args.num_slots, gl_backend=args.gl_backend) as renderer:
     indices, targets = held_out_targets(args, renderer)
@@ -90,18 +124,28 @@ def main(argv=None):
       l2_per_image=curves.tolist(), acceptance_rate=accepted,
       final_mean_l2=float(curves[:, -1].mean()), initial_mean_l2=float(curves[:, 0].mean()),
       renders_per_s=len(targets) * args.evaluations / (time.time() - start))
-  with open(os.path.join(args.out_dir, "mcmc_curves.json"), "w") as f:
-    json.dump(summary, f)
+  agent = None
+  if args.agent_run_dir:
+    per_image, renders, agent_canvases = agent_l2(args.agent_run_dir, targets)
+    summary.update(agent_run_dir=args.agent_run_dir, agent_renders=renders,
+                   agent_mean_l2=float(np.mean(per_image)), agent_l2_per_image=per_image.tolist(),
+                   mcmc_evaluations_to_match_agent=next(
+                       (int(e) for e, l in zip(evaluations, curves.mean(axis=0))
+                        if l <= np.mean(per_image)), None))
+    agent = (renders, float(np.mean(per_image)))
+  files.write_json(os.path.join(args.out_dir, "mcmc_curves.json"), summary)
   plot(os.path.join(args.out_dir, "mcmc_curves.png"), evaluations, curves,
-       f"Blocked MH on {len(targets)} held-out MuJoCo scenes")
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  rows = [np.concatenate(list(images[:8]), axis=1) for images in (targets, np.stack(finals))]
-  grid = np.concatenate(rows, axis=0)  # top: targets, bottom: final MCMC states
-  Image.fromarray((grid * 255).round().astype(np.uint8)).save(
-      os.path.join(args.out_dir, "mcmc_reconstructions.png"))
-  print(json.dumps(dict(initial_mean_l2=summary["initial_mean_l2"],
-                        final_mean_l2=summary["final_mean_l2"],
-                        mean_acceptance=float(np.mean(accepted)))))
+       f"Blocked MH on {len(targets)} held-out MuJoCo scenes", agent)
+  rows = [targets[:8], np.stack(finals)[:8]]  # targets, final MCMC states (, agent)
+  if agent is not None:
+    rows.append(agent_canvases[:8])
+  files.write_png(os.path.join(args.out_dir, "mcmc_reconstructions.png"), plots.image_grid(rows))
+  report = dict(initial_mean_l2=summary["initial_mean_l2"], final_mean_l2=summary["final_mean_l2"],
+                mean_acceptance=float(np.mean(accepted)))
+  if agent is not None:
+    report.update(agent_mean_l2=summary["agent_mean_l2"], agent_renders=renders,
+                  mcmc_evaluations_to_match_agent=summary["mcmc_evaluations_to_match_agent"])
+  print(json.dumps(report))
 
 
 if __name__ == "__main__":

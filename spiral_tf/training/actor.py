@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from spiral_tf.agents import policy as policy_lib
+from spiral_tf.training import experiment
 
 
 class EpisodeCollector:
@@ -77,8 +78,7 @@ def run_actor_process(actor_id: int, build: Callable, build_args: tuple, weight_
   inside this process, so nothing TensorFlow crosses the process boundary.
   """
   try:
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    experiment.set_threads(threads)
     env, policy, episode_length, seed, mask_rule = build(*build_args)
     collector = EpisodeCollector(env, policy, episode_length, seed=seed, mask_rule=mask_rule)
     version, episodes = -1, 0

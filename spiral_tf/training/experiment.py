@@ -128,6 +128,20 @@ def build_actor(cfg_dict: dict, actor_id: int, restarts: int):
   return env, policy, cfg.env.episode_length, seed, mask_rule(cfg)
 
 
+def set_threads(threads: int, log=print):
+  """Gives TensorFlow in this process a thread budget (2 cores drown otherwise).
+
+  TensorFlow fixes its thread pools when it runs its first op; later calls
+  (e.g. a second Trainer in one process) keep the pools it has.
+  """
+  try:
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+  except RuntimeError:
+    if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+      log(f"note: TensorFlow already started with its own thread pools; asked for {threads}")
+
+
 def make_strategy(name: str) -> tf.distribute.Strategy:
   """'default' (one device), 'mirrored' (all GPUs) or 'cpu:N' (N logical CPUs, for tests)."""
   if name == "default":

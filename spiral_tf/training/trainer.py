@@ -50,8 +50,7 @@ class Trainer:
     self.log = log
     self._fail_actor_after = fail_actor_after  # tests: make actors crash on purpose
     t = cfg.train
-    tf.config.threading.set_intra_op_parallelism_threads(t.learner_threads)
-    tf.config.threading.set_inter_op_parallelism_threads(t.learner_threads)
+    experiment.set_threads(t.learner_threads, log)
     tf.random.set_seed(t.seed)
     self.strategy = experiment.make_strategy(t.strategy)
     self.env = experiment.make_env(cfg, targets=None)  # for specs (and eval shapes)
