@@ -18,24 +18,29 @@ from spiral_tf.data import mujoco_scenes  # noqa: E402  pylint: disable=g-import
 
 
 class ProgressBar:
-  """A one-line progress bar on stderr, redrawn at most 5 times a second."""
+  """A one-line progress bar on stderr, redrawn at most 5 times a second.
+
+  When stderr is not a terminal (a log file, CI) it prints a plain line every
+  10 seconds instead of redrawing.
+  """
 
   def __init__(self, width: int = 40):
     self.width = width
     self.start = time.time()
     self.last = 0.0
+    self.interactive = sys.stderr.isatty()
 
   def __call__(self, done: int, total: int):
     now = time.time()
-    if done < total and now - self.last < 0.2:
+    if done < total and now - self.last < (0.2 if self.interactive else 10.0):
       return
     self.last = now
     filled = int(self.width * done / max(total, 1))
     rate = done / max(now - self.start, 1e-9)
     eta = (total - done) / max(rate, 1e-9)
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} scenes "
-                     f"{rate:.0f}/s eta {eta:.0f}s ")
-    if done >= total:
+                     f"{rate:.0f}/s eta {eta:.0f}s " + ("" if self.interactive else "\n"))
+    if done >= total and self.interactive:
       sys.stderr.write("\n")
     sys.stderr.flush()
 
