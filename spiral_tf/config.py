@@ -46,11 +46,15 @@ class TrainConfig:
   """The training system: actors, learners, rewards, schedule."""
   conditional: bool = True
   reward: str = "l2"                 # 'l2' or 'critic'
-  # Potential-based shaping: per-step reward = score(c_t) - score(c_{t-1}).
-  # The return telescopes to the final score minus the blank canvas' score,
-  # so the optimum is unchanged, but credit reaches the step that earned it.
+  # Potential-based shaping of the l2 reward: per-step reward = score(c_t) -
+  # score(c_{t-1}). The return telescopes to the final score minus the blank
+  # canvas' score, so the optimum is unchanged, but credit reaches the step
+  # that earned it. Not applied to the critic reward (it sees final renders only).
   shaped_reward: bool = True
   reward_scale: float = 1.0
+  # 'running': divide the (scaled) reward by the running RMS of episode
+  # returns; needed for the critic reward, whose scale is arbitrary.
+  reward_normalization: str = "none"
   new_stroke_penalty: float = 0.0
   empty_canvas_penalty: float = 0.0
   color_emd_weight: float = 0.0
@@ -195,6 +199,9 @@ def validate(config: Config):
                       f"{config.env.domain!r}")
   if t.reward not in ("l2", "critic"):
     raise ConfigError(f"train.reward must be 'l2' or 'critic', got {t.reward!r}")
+  if t.reward_normalization not in ("none", "running"):
+    raise ConfigError(f"train.reward_normalization must be 'none' or 'running', got "
+                      f"{t.reward_normalization!r}")
   if t.reward == "l2" and not t.conditional:
     raise ConfigError("train.reward 'l2' needs a target: set train.conditional true")
   for name, value in (("batch_size", t.batch_size), ("num_actors", t.num_actors),

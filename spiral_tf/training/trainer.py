@@ -67,6 +67,7 @@ class Trainer:
       self.policy_learner = policy_learner_lib.PolicyLearner(
           self.policy, self.policy_optimizer, self.strategy, critic=self.critic,
           reward=t.reward, shaped_reward=t.shaped_reward, reward_scale=t.reward_scale,
+          reward_normalization=t.reward_normalization,
           new_stroke_penalty=t.new_stroke_penalty, empty_canvas_penalty=t.empty_canvas_penalty,
           color_emd_weight=t.color_emd_weight, discount=t.discount,
           baseline_cost=t.baseline_cost,
@@ -79,6 +80,7 @@ class Trainer:
             gradient_penalty_weight=t.gradient_penalty_weight,
             centering_weight=t.centering_weight)
     tracked = dict(policy=self.policy, policy_optimizer=self.policy_optimizer,
+                   return_moment=self.policy_learner.return_moment,
                    learner_step=self.learner_step, frames=self.frames, seconds=self.seconds)
     if self.critic is not None:
       tracked.update(critic=self.critic, critic_optimizer=self.critic_optimizer)
