@@ -92,7 +92,12 @@ def run_actor_process(actor_id: int, build: Callable, build_args: tuple, weight_
         continue
       batch = collector.collect() + (version,)
       episodes += 1
-      connection.send(batch)
+      try:
+        connection.send(batch)
+      except (BrokenPipeError, EOFError, OSError):
+        if stop_event.is_set():  # the learner closed our pipe on shutdown
+          return
+        raise
       if fail_after is not None and episodes >= fail_after:
         raise RuntimeError(f"actor {actor_id}: failing on purpose after {episodes} episodes")
   except Exception:  # pylint: disable=broad-except
