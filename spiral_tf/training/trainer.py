@@ -94,6 +94,7 @@ class Trainer:
     self._fatal: Optional[BaseException] = None
     self._stop = threading.Event()
     self.actor_restarts = 0
+    self._actor_errors: Dict[int, str] = {}  # last error line each actor reported
     self.rate_log = []  # (wall time, frames) after each learner step, for benchmarks
 
   # --- checkpoints -------------------------------------------------------------
@@ -143,14 +144,13 @@ class Trainer:
     for i, p in enumerate(self.actors):
       if p.is_alive() or self._stop.is_set():
         continue
-      reason = f"exit code {p.exitcode}"
       try:
         while True:
           actor_id, tb = self.errors.get_nowait()
-          if actor_id == i:
-            reason = tb.strip().splitlines()[-1]
+          self._actor_errors[actor_id] = tb.strip().splitlines()[-1]
       except queue_lib.Empty:
         pass
+      reason = self._actor_errors.pop(i, f"exit code {p.exitcode}")
       if self.actor_restarts >= self.cfg.train.max_actor_restarts:
         self._fatal = ActorsFailedError(
             f"actor {i} died ({reason}) and the restart budget "
