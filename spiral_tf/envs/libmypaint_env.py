@@ -18,12 +18,9 @@ import collections
 from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
-from tf_agents.environments import py_environment
-from tf_agents.specs import array_spec
-from tf_agents.trajectories import time_step as ts
-
 from spiral_tf.envs import brushes
 from spiral_tf.envs import canvas as canvas_lib
+from spiral_tf.envs import program_env
 from spiral_tf.envs import specs
 
 MOVE, PAINT = 0, 1
@@ -38,12 +35,7 @@ COLOR_BINS = 20
 BRUSH_SIZES = (1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
 
 
-_MID = np.asarray(ts.StepType.MID, np.int32)
-_LAST = np.asarray(ts.StepType.LAST, np.int32)
-_ZERO, _ONE = np.float32(0.0), np.float32(1.0)
-
-
-class LibMyPaintEnv(py_environment.PyEnvironment):
+class LibMyPaintEnv(program_env.ProgramEnvironment):
   """Paints strokes chosen by the agent on a libmypaint canvas."""
 
   def __init__(self,
@@ -76,102 +68,34 @@ class LibMyPaintEnv(py_environment.PyEnvironment):
       conditional: add ``target`` to observations; defaults to ``targets is not None``.
       final_reward_fn: optional reward at the last step, from (canvas, target).
     """
-    super().__init__(handle_auto_reset=False)
     if grid_size < 2 or grid_size > canvas_size:
       raise ValueError(f"grid_size must be in [2, canvas_size={canvas_size}], got {grid_size}")
-    if episode_length < 1:
-      raise ValueError(f"episode_length must be >= 1, got {episode_length}")
     if not brush_sizes or min(brush_sizes) <= 0:
       raise ValueError(f"brush_sizes must be positive radii, got {brush_sizes}")
     self.canvas_size = int(canvas_size)
     self.grid_size = int(grid_size)
-    self.episode_length = int(episode_length)
     self.brush_sizes = tuple(float(s) for s in brush_sizes)
     self.use_color = bool(use_color)
     self.use_pressure = bool(use_pressure)
     self.fixed_pressure = float(fixed_pressure)
     self.channels = 3 if self.use_color else 1
-    self._canvas = canvas_lib.Canvas(self.canvas_size, brush, _background_rgb(background))
-    self._final_reward_fn = final_reward_fn
-    self.conditional = (targets is not None) if conditional is None else bool(conditional)
-    self._target = None
-
     counts = collections.OrderedDict(flag=2, end=grid_size ** 2, control=grid_size ** 2,
                                      size=len(self.brush_sizes))
     if self.use_pressure:
       counts["pressure"] = PRESSURE_LEVELS
     if self.use_color:
       counts.update(red=COLOR_BINS, green=COLOR_BINS, blue=COLOR_BINS)
-    self.action_counts = counts
-    self.components = tuple(counts)
-    self.action_masks = {
-        MOVE: np.array([c in MOVE_COMPONENTS for c in self.components], np.float32),
-        PAINT: np.ones(len(self.components), np.float32),
-    }
-    self._action_spec = collections.OrderedDict(
-        (name, specs.discrete_spec(name, n)) for name, n in counts.items())
-    image = array_spec.BoundedArraySpec(
-        (self.canvas_size, self.canvas_size, self.channels), np.float32, 0.0, 1.0)
-    obs = collections.OrderedDict(
-        canvas=image.replace(name="canvas"),
-        action_mask=array_spec.BoundedArraySpec((len(counts),), np.float32, 0.0, 1.0,
-                                                name="action_mask"),
-        prev_action=array_spec.BoundedArraySpec(
-            (len(counts),), np.int32, 0, max(counts.values()) - 1, name="prev_action"),
-        step=array_spec.BoundedArraySpec((), np.int32, 0, self.episode_length, name="step"),
-    )
-    if self.conditional:
-      obs["target"] = image.replace(name="target")
-    self._observation_spec = obs
-    self._target_source = specs.TargetSource(targets, image.shape)
+    super().__init__(counts, "flag", {MOVE: MOVE_COMPONENTS},
+                     (self.canvas_size, self.canvas_size, self.channels), episode_length,
+                     targets, conditional, final_reward_fn)
+    self._canvas = canvas_lib.Canvas(self.canvas_size, brush, _background_rgb(background))
     self._pressures = np.linspace(0.1, 1.0, PRESSURE_LEVELS)
     self._colors = np.linspace(0.0, 1.0, COLOR_BINS)
-    self._step_count = 0
-    self._prev = np.zeros(len(counts), np.int32)
-    self._mask = np.zeros(len(counts), np.float32)
-    self._done = True
 
-  # --- specs -----------------------------------------------------------------
-  def action_spec(self):
-    return self._action_spec
-
-  def observation_spec(self):
-    return self._observation_spec
-
-  # --- conditional targets -----------------------------------------------------
-  def set_next_target(self, image: np.ndarray):
-    """Uses ``image`` as the target of the next episode (conditional mode)."""
-    self._target_source.set_next(image)
-
-  # --- episode ---------------------------------------------------------------
-  def _reset(self):
+  def _clear(self):
     self._canvas.reset()
-    self._step_count = 0
-    self._prev = np.zeros(len(self.components), np.int32)
-    self._mask = np.zeros(len(self.components), np.float32)
-    self._target = self._target_source.draw() if self.conditional else None
-    self._done = False
-    return ts.restart(self._observation())
 
-  def _step(self, action):
-    if self._done:  # auto-reset here, cheaper than PyEnvironment's generic check
-      return self._reset()
-    act = specs.validate_action(action, self.action_counts)
-    self.paint(act)
-    self._step_count += 1
-    self._prev = np.fromiter((act[c] for c in self.components), np.int32,
-                             len(self.components))
-    self._mask = self.action_masks[act["flag"]]
-    obs = self._observation()
-    if self._step_count >= self.episode_length:
-      reward = 0.0
-      if self._final_reward_fn is not None:
-        reward = float(self._final_reward_fn(obs["canvas"], self._target))
-      self._done = True
-      return ts.TimeStep(_LAST, np.float32(reward), _ZERO, obs)
-    return ts.TimeStep(_MID, _ZERO, _ONE, obs)
-
-  def paint(self, act):
+  def apply(self, act):
     """Renders one validated action (a dict of ints) on the canvas."""
     end = specs.grid_to_canvas(act["end"], self.grid_size, self.canvas_size)
     if act["flag"] == MOVE:
@@ -188,21 +112,8 @@ class LibMyPaintEnv(py_environment.PyEnvironment):
 
   def canvas(self) -> np.ndarray:
     """The current canvas, float32 [size, size, channels] in [0, 1]."""
-    # Without colour every stroke is black (see paint()).
+    # Without colour every stroke is black (see apply()).
     return self._canvas.rgb() if self.use_color else self._canvas.gray_black_ink()
-
-  def _observation(self):
-    obs = collections.OrderedDict(
-        canvas=self.canvas(), action_mask=self._mask.copy(), prev_action=self._prev.copy(),
-        step=np.int32(self._step_count))
-    if self.conditional:
-      obs["target"] = self._target
-    return obs
-
-  def render(self, mode="rgb_array"):
-    if mode != "rgb_array":
-      raise ValueError(f"render mode {mode!r} is not supported; use 'rgb_array'")
-    return self._canvas.rgb()
 
   def close(self):
     self._canvas.close()

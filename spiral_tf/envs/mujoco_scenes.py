@@ -15,11 +15,7 @@ import collections
 from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
-from tf_agents.environments import py_environment
-from tf_agents.specs import array_spec
-from tf_agents.trajectories import time_step as ts
-
-from spiral_tf.envs import specs
+from spiral_tf.envs import program_env
 # pylint: disable=unused-import
 from spiral_tf.envs.mujoco_render import (  # noqa: F401  (re-exported)
     COLOR_BINS, GLBackendError, GRID_SIZE, OBJECT_RANGES, OBJECT_SIZES, OBJECT_TYPES,
@@ -33,7 +29,7 @@ COMPONENTS = tuple(ACTION_RANGES)
 
 
 # --- environment ----------------------------------------------------------------
-class MujocoScenesEnv(py_environment.PyEnvironment):
+class MujocoScenesEnv(program_env.ProgramEnvironment):
   """Builds a scene from add / change-last / skip commands, one per step."""
 
   def __init__(self,
@@ -58,84 +54,24 @@ class MujocoScenesEnv(py_environment.PyEnvironment):
       conditional: add ``target`` to observations; defaults to ``targets is not None``.
       final_reward_fn: optional reward at the last step, from (canvas, target).
     """
-    super().__init__(handle_auto_reset=False)
-    if episode_length < 1:
-      raise ValueError(f"episode_length must be >= 1, got {episode_length}")
     max_objects = episode_length if max_objects is None else int(max_objects)
     if max_objects < episode_length:
       raise ValueError(f"max_objects={max_objects} < episode_length={episode_length}: "
                        "an episode may add one object per step")
     self.image_size = int(image_size)
-    self.episode_length = int(episode_length)
     self.max_objects = max_objects
-    self.action_counts = ACTION_RANGES
-    self.components = COMPONENTS
-    self.action_masks = {
-        ADD: np.ones(len(COMPONENTS), np.float32),
-        CHANGE: np.ones(len(COMPONENTS), np.float32),
-        SKIP: np.array([c == "kind" for c in COMPONENTS], np.float32),  # only kind mattered
-    }
-    self._action_spec = collections.OrderedDict(
-        (name, specs.discrete_spec(name, n)) for name, n in ACTION_RANGES.items())
-    image = array_spec.BoundedArraySpec((self.image_size, self.image_size, 3), np.float32, 0.0, 1.0)
-    k = len(COMPONENTS)
-    self._observation_spec = collections.OrderedDict(
-        canvas=image.replace(name="canvas"),
-        action_mask=array_spec.BoundedArraySpec((k,), np.float32, 0.0, 1.0, name="action_mask"),
-        prev_action=array_spec.BoundedArraySpec(
-            (k,), np.int32, 0, max(ACTION_RANGES.values()) - 1, name="prev_action"),
-        step=array_spec.BoundedArraySpec((), np.int32, 0, self.episode_length, name="step"))
-    self.conditional = (targets is not None) if conditional is None else bool(conditional)
-    if self.conditional:
-      self._observation_spec["target"] = image.replace(name="target")
-    self._target_source = specs.TargetSource(targets, image.shape)
-    self._target = None
-    self._final_reward_fn = final_reward_fn
+    super().__init__(ACTION_RANGES, "kind", {SKIP: ("kind",)},  # after a skip only kind mattered
+                     (self.image_size, self.image_size, 3), episode_length, targets,
+                     conditional, final_reward_fn)
     self._renderer = SceneRenderer(self.image_size, max_objects, shadows, gl_backend)
     self._empty = self._renderer.render_scene([])  # the canvas after every reset
     self._objects: List[dict] = []
     self._canvas = self._empty
-    self._step_count = 0
-    self._prev = np.zeros(k, np.int32)
-    self._mask = np.zeros(k, np.float32)
 
-  def action_spec(self):
-    return self._action_spec
-
-  def observation_spec(self):
-    return self._observation_spec
-
-  # --- conditional targets ---------------------------------------------------------
-  def set_next_target(self, image: np.ndarray):
-    """Uses ``image`` as the target of the next episode (conditional mode)."""
-    self._target_source.set_next(image)
-
-  # --- episode -------------------------------------------------------------------
-  def _reset(self):
+  def _clear(self):
     self._renderer.clear()
     self._objects = []
     self._canvas = self._empty
-    self._step_count = 0
-    self._prev = np.zeros(len(COMPONENTS), np.int32)
-    self._mask = np.zeros(len(COMPONENTS), np.float32)
-    self._target = self._target_source.draw() if self.conditional else None
-    return ts.restart(self._observation())
-
-  def _step(self, action):
-    if self._step_count >= self.episode_length:  # stepping past the end starts anew
-      return self._reset()
-    act = specs.validate_action(action, ACTION_RANGES)
-    self.apply(act)
-    self._step_count += 1
-    self._prev = np.fromiter((act[c] for c in COMPONENTS), np.int32, len(COMPONENTS))
-    self._mask = self.action_masks[act["kind"]]
-    obs = self._observation()
-    if self._step_count >= self.episode_length:
-      reward = 0.0
-      if self._final_reward_fn is not None:
-        reward = float(self._final_reward_fn(obs["canvas"], self._target))
-      return ts.termination(obs, np.float32(reward))
-    return ts.transition(obs, np.float32(0.0))
 
   def apply(self, act: Mapping):
     """Applies one validated action (dict of ints) to the scene and re-renders it."""
@@ -157,18 +93,6 @@ class MujocoScenesEnv(py_environment.PyEnvironment):
 
   def canvas(self) -> np.ndarray:
     """The current render, float32 [S, S, 3] in [0, 1]."""
-    return self._canvas
-
-  def _observation(self):
-    obs = collections.OrderedDict(canvas=self._canvas, action_mask=self._mask.copy(),
-                                  prev_action=self._prev.copy(), step=np.int32(self._step_count))
-    if self.conditional:
-      obs["target"] = self._target
-    return obs
-
-  def render(self, mode="rgb_array"):
-    if mode != "rgb_array":
-      raise ValueError(f"render mode {mode!r} is not supported; use 'rgb_array'")
     return self._canvas
 
   def close(self):
