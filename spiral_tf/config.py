@@ -52,8 +52,8 @@ class TrainConfig:
   # that earned it. Not applied to the critic reward (it sees final renders only).
   shaped_reward: bool = True
   reward_scale: float = 1.0
-  # 'running': divide the (scaled) reward by the running RMS of episode
-  # returns; needed for the critic reward, whose scale is arbitrary.
+  # 'running': divide the (scaled) reward by the running standard deviation
+  # of episode returns; needed for the critic reward, whose scale is arbitrary.
   reward_normalization: str = "none"
   new_stroke_penalty: float = 0.0
   empty_canvas_penalty: float = 0.0

@@ -52,12 +52,14 @@ class PolicyLearner:
     self.shaped_reward = shaped_reward and reward == "l2"
     self.reward_scale = reward_scale
     self.normalize_rewards = reward_normalization == "running"
-    # Running second moment of episode returns (0 = not seen yet). A critic's
-    # scores have no fixed scale and drift as it trains; dividing by their
-    # running RMS keeps returns O(1) against the entropy bonus, without which
-    # the flag entropy cost is swamped and the agent stops painting.
-    self.return_moment = tf.Variable(0.0, trainable=False, name="return_moment",
-                                     aggregation=tf.VariableAggregation.MEAN)
+    # Running mean and second moment of episode returns (count 0 = not seen
+    # yet). A critic's scores have no fixed scale and drift as it trains;
+    # dividing rewards by the returns' running standard deviation keeps the
+    # advantages O(1) against the entropy bonus. Not the RMS: on MNIST the
+    # critic's scores sat near -12 +- 1, and dividing by the RMS shrank the
+    # signal twelvefold, so the flag entropy bonus won and nothing was learnt.
+    self.return_moments = tf.Variable([0.0, 0.0, 0.0], trainable=False, name="return_moments",
+                                      aggregation=tf.VariableAggregation.MEAN)
     self.moment_decay = 0.99
     self.aux_weights = dict(new_strokes=new_stroke_penalty, empty_canvas=empty_canvas_penalty,
                             color_emd=color_emd_weight)
@@ -98,14 +100,14 @@ class PolicyLearner:
       rewards = rewards_lib.final_step_rewards(final_score, tf.shape(canvases)[0] - 1)
     rewards *= self.reward_scale
     if self.normalize_rewards:
-      batch_moment = tf.reduce_mean(tf.square(tf.reduce_sum(rewards, 0)))
-      moment = tf.where(self.return_moment > 0.0,
-                        self.moment_decay * self.return_moment
-                        + (1.0 - self.moment_decay) * batch_moment,
-                        batch_moment)
-      self.return_moment.assign(moment)
-      rewards /= tf.sqrt(moment) + 1e-6
-      terms["return_rms"] = tf.sqrt(moment)
+      returns = tf.reduce_sum(rewards, 0)  # [B]
+      batch = tf.stack([1.0, tf.reduce_mean(returns), tf.reduce_mean(tf.square(returns))])
+      decay = tf.where(self.return_moments[0] > 0.0, self.moment_decay, 0.0)
+      moments = decay * self.return_moments + (1.0 - decay) * batch  # [count>0, mean, E[x^2]]
+      self.return_moments.assign(moments)
+      std = tf.sqrt(tf.maximum(moments[2] - tf.square(moments[1]), 0.0))
+      rewards /= std + 1e-3
+      terms["return_std"] = std
     terms["final_score"] = tf.reduce_mean(final_score)
     if targets is not None:
       terms["l2_to_target"] = tf.reduce_mean(rewards_lib.l2_distance(final_canvas, targets[-1]))

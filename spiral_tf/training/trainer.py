@@ -80,7 +80,7 @@ class Trainer:
             gradient_penalty_weight=t.gradient_penalty_weight,
             centering_weight=t.centering_weight)
     tracked = dict(policy=self.policy, policy_optimizer=self.policy_optimizer,
-                   return_moment=self.policy_learner.return_moment,
+                   return_moments=self.policy_learner.return_moments,
                    learner_step=self.learner_step, frames=self.frames, seconds=self.seconds)
     if self.critic is not None:
       tracked.update(critic=self.critic, critic_optimizer=self.critic_optimizer)
