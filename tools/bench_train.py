@@ -57,8 +57,9 @@ def main(argv=None):
   experiment.set_threads(t.actor_threads)
 
   # 1. One actor's work alone, in this process: policy inference + rendering.
-  env, policy, episode_length, seed = experiment.build_actor(cfg.to_dict(), 0, 0)
-  collector = actor_lib.EpisodeCollector(env, policy, episode_length, seed=seed)
+  env, policy, episode_length, seed, mask_rule = experiment.build_actor(cfg.to_dict(), 0, 0)
+  collector = actor_lib.EpisodeCollector(env, policy, episode_length, seed=seed,
+                                         mask_rule=mask_rule)
   collector.collect()  # trace
   batches, steps, start = [], 0, time.perf_counter()
   while time.perf_counter() - start < max(5.0, args.seconds / 6):
