@@ -179,12 +179,9 @@ class Trainer:
   def _trajectories(self):
     """tf.data generator: whole episodes from the actors, one at a time."""
     conditional = self.cfg.train.conditional
-    last_check = time.time()
     while not self._stop.is_set():
       batches = self._receive(timeout=1.0)
-      if not batches or time.time() - last_check > 1.0:
-        self._check_actors()
-        last_check = time.time()
+      self._check_actors()  # is_alive() is a non-blocking waitpid: cheap every time
       for traj in (tr for batch in batches for tr in trajectory_lib.unstack_batch(*batch)):
         target = traj.observations["target"][-1] if conditional else None
         self.replay.add(traj.final_canvas, target)
