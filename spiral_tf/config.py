@@ -2,30 +2,94 @@
 
 A config file (``configs/*.json``) holds the sections below plus optional
 ``profiles`` (e.g. ``cpu`` and ``paper``) whose values override the base;
-``--set section.key=value`` overrides last. Unknown sections or keys raise
-ConfigError naming the key and listing the valid ones. Only the entry points
-in ``tools/`` read configs; library code takes typed arguments.
+``--set section.key=value`` overrides last. Only the entry points in
+``tools/`` read configs; library code takes typed arguments.
+
+Layers, applied in order: the defaults below, the file's sections, its
+profile, then every ``--set`` together (one layer, later ones winning). A
+value replaces the one beneath it; a dict value (``data.options``,
+``train.entropy_costs``) replaces the whole dict.
+
+Changing data set: a layer that sets ``data.name`` to another data set and
+does not set ``data.options`` (or ``data.path``) itself resets them to ``{}``
+(or ``None``): options and paths belong to one loader, so
+``--set data.name=mnist`` on a synthetic config does not hand ``num_images``
+to the MNIST loader. Set them in the same layer to keep them.
+
+Every value is checked when the config loads (``load``, ``from_dict``,
+``validate``): its type (from the annotation: an int is not a bool, a float
+is finite, a tuple is a list of its element type), its range (field
+metadata), and ``data.options`` against the options the chosen loader
+accepts. Every problem is a ConfigError naming the key; unknown keys get a
+"did you mean". ``policy`` and ``critic`` are the keyword arguments of
+``PolicyNetwork`` and ``Critic``; ``section_kwargs(cfg.policy)`` (or
+``**cfg.policy``) gives them as a dict.
 """
+import collections.abc
 import dataclasses
 import difflib
 import json
+import math
 import os
+import re
+import typing
 from typing import Any, Dict, List, Optional, Tuple
 
 
 class ConfigError(ValueError):
-  """A config file or override is malformed or names an unknown key."""
+  """A config file or override is malformed, out of range or names an unknown key."""
+
+
+# --- range checks: each returns None or what the value must be ---------------------------
+def _at_least(low):
+  return lambda v: None if v >= low else f"must be >= {low}"
+
+
+def _positive(v):
+  return None if v > 0 else "must be > 0"
+
+
+def _between(low, high):
+  return lambda v: None if low <= v <= high else f"must be in [{low}, {high}]"
+
+
+def _one_of(*choices):
+  return lambda v: None if v in choices else f"must be one of {list(choices)}"
+
+
+def _each(check, nonempty=True):
+  """A check of every element of a tuple (or value of a dict)."""
+  def each(values):
+    items = list(values.values() if isinstance(values, dict) else values)
+    if nonempty and not items:
+      return "must not be empty"
+    problem = next((p for p in map(check, items) if p), None)
+    return problem and "values " + problem.replace("must ", "must each ", 1)
+  return each
+
+
+def _strategy(v):
+  return None if re.fullmatch(r"default|mirrored|cpu:[1-9]\d*", v) else \
+      "must be 'default', 'mirrored' or 'cpu:N'"
+
+
+def _opt(default, check=None):
+  """A dataclass field with a range check in its metadata."""
+  if isinstance(default, (dict, list)):
+    return dataclasses.field(default_factory=lambda: type(default)(default),
+                             metadata={"check": check})
+  return dataclasses.field(default=default, metadata={"check": check})
 
 
 @dataclasses.dataclass
 class EnvConfig:
   """The rendering environment: 'libmypaint' painting or 'mujoco_scenes'."""
-  domain: str = "libmypaint"
-  canvas_size: int = 64               # canvas (or MuJoCo render) side in pixels
-  grid_size: int = 32
-  episode_length: int = 20
-  brush: str = "classic/dry_brush"
-  brush_sizes: Tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
+  domain: str = _opt("libmypaint", _one_of("libmypaint", "mujoco_scenes"))
+  canvas_size: int = _opt(64, _at_least(2))  # canvas (or MuJoCo render) side in pixels
+  grid_size: int = _opt(32, _at_least(2))
+  episode_length: int = _opt(20, _at_least(1))
+  brush: str = _opt("classic/dry_brush", lambda v: None if v else "must not be empty")
+  brush_sizes: Tuple[float, ...] = _opt((1.0, 2.0, 4.0, 8.0, 12.0, 24.0), _each(_positive))
   use_color: bool = False
   use_pressure: bool = True
   shadows: bool = False               # mujoco_scenes only
@@ -34,58 +98,118 @@ class EnvConfig:
 @dataclasses.dataclass
 class DataConfig:
   """The data set of real images (targets when conditional)."""
-  name: str = "synthetic"
+  name: str = "synthetic"             # checked against spiral_tf.data.LOADERS or 'tfds:<name>'
   path: Optional[str] = None
-  # Extra keyword arguments for the loader (e.g. synthetic num_images).
-  options: Dict[str, Any] = dataclasses.field(default_factory=dict)
-  eval_images: int = 64
+  # Extra keyword arguments of the loader (e.g. synthetic num_images), checked
+  # against spiral_tf.data.loader_options(name).
+  options: Dict[str, Any] = _opt({})
+  eval_images: int = _opt(64, _at_least(1))
+
+
+class _KeywordSection(collections.abc.Mapping):
+  """A section that is also a constructor's keyword arguments: ``Cls(**cfg.policy)``."""
+
+  def __getitem__(self, key):
+    if key not in self.keys():
+      raise KeyError(key)
+    return getattr(self, key)
+
+  def __setitem__(self, key, value):
+    if key not in self.keys():
+      raise _unknown(key, self.keys(), f"{self.SECTION}.")
+    setattr(self, key, value)
+
+  def __iter__(self):
+    return iter(self.keys())
+
+  def __len__(self):
+    return len(self.keys())
+
+  def keys(self):
+    return [f.name for f in dataclasses.fields(self)]
+
+
+# Keyword-only arguments of the constructors that the builder fills itself (from
+# the environment's rules or train.conditional), so they are not config keys.
+BUILDER_ARGUMENTS = {"policy": ("name", "spatial_components"),
+                     "critic": ("name", "conditional")}
+
+
+@dataclasses.dataclass(eq=True)
+class PolicyConfig(_KeywordSection):
+  """Keyword arguments of agents.policy.PolicyNetwork but BUILDER_ARGUMENTS (same defaults)."""
+  SECTION = "policy"
+  conv_channels: int = _opt(32, _at_least(1))
+  num_residual_blocks: int = _opt(8, _at_least(0))
+  residual_channels: int = _opt(32, _at_least(1))
+  encoder_output_size: int = _opt(8, _at_least(1))
+  embed_dim: int = _opt(16, _at_least(1))
+  conditioning_hidden: Tuple[int, ...] = _opt((64, 32), _each(_positive, nonempty=False))
+  noise_dim: int = _opt(10, _at_least(0))
+  torso_size: int = _opt(256, _at_least(1))
+  core_size: int = _opt(256, _at_least(1))
+  head_mlp_hidden: Tuple[int, ...] = _opt((16, 32), _each(_positive, nonempty=False))
+  spatial_head: str = _opt("conv", _one_of("conv", "dense"))
+  decoder_channels: int = _opt(32, _at_least(1))
+  decoder_residual_blocks: int = _opt(8, _at_least(0))
+  blind: bool = False
+
+
+@dataclasses.dataclass(eq=True)
+class CriticConfig(_KeywordSection):
+  """Keyword arguments of agents.critic.Critic but BUILDER_ARGUMENTS (same defaults)."""
+  SECTION = "critic"
+  channels: Tuple[int, ...] = _opt((64, 128, 256, 512), _each(_positive))
+  leaky_slope: float = _opt(0.2, _at_least(0.0))
+  layer_norm: bool = False
 
 
 @dataclasses.dataclass
 class TrainConfig:
   """The training system: actors, learners, rewards, schedule."""
   conditional: bool = True
-  reward: str = "l2"                 # 'l2' or 'critic'
+  reward: str = _opt("l2", _one_of("l2", "critic"))
   # Potential-based shaping of the l2 reward: per-step reward = score(c_t) -
   # score(c_{t-1}). The return telescopes to the final score minus the blank
   # canvas' score, so the optimum is unchanged, but credit reaches the step
   # that earned it. Not applied to the critic reward (it sees final renders only).
   shaped_reward: bool = True
-  reward_scale: float = 1.0
+  reward_scale: float = _opt(1.0, _positive)
   # 'running': divide the (scaled) reward by the running standard deviation
   # of episode returns; needed for the critic reward, whose scale is arbitrary.
-  reward_normalization: str = "none"
-  new_stroke_penalty: float = 0.0
-  empty_canvas_penalty: float = 0.0
-  color_emd_weight: float = 0.0
-  batch_size: int = 64
-  policy_learning_rate: float = 3e-4
-  policy_max_grad_norm: float = 40.0
-  discount: float = 1.0
-  baseline_cost: float = 0.5
-  entropy_cost: float = 0.01
+  reward_normalization: str = _opt("none", _one_of("none", "running"))
+  new_stroke_penalty: float = _opt(0.0, _at_least(0.0))
+  empty_canvas_penalty: float = _opt(0.0, _at_least(0.0))
+  color_emd_weight: float = _opt(0.0, _at_least(0.0))
+  batch_size: int = _opt(64, _at_least(1))
+  policy_learning_rate: float = _opt(3e-4, _positive)
+  policy_max_grad_norm: float = _opt(40.0, _positive)
+  discount: float = _opt(1.0, _between(0.0, 1.0))
+  baseline_cost: float = _opt(0.5, _at_least(0.0))
+  entropy_cost: float = _opt(0.01, _at_least(0.0))
   # Per-component overrides; the move/paint flag needs a larger bonus or the
-  # agent collapses to never painting (DESIGN.md, "the trap").
-  entropy_costs: Dict[str, float] = dataclasses.field(default_factory=lambda: {"flag": 0.2})
-  critic_learning_rate: float = 1e-4
-  critic_beta1: float = 0.5
-  critic_updates_per_step: int = 1
-  gradient_penalty_weight: float = 10.0
-  centering_weight: float = 1e-3
-  replay_batches: int = 20
-  num_actors: int = 2
-  envs_per_actor: int = 16
-  weight_sync_interval: int = 1      # episodes between weight fetches
-  max_actor_restarts: int = 10
-  strategy: str = "default"          # 'default', 'mirrored', 'cpu:N' (N logical CPUs)
-  max_steps: int = 0                 # agent steps (frames); 0 = no limit
-  max_minutes: float = 30.0
-  eval_every_minutes: float = 2.0
-  checkpoint_every_minutes: float = 5.0
-  summary_every_steps: int = 20
-  learner_threads: int = 1
-  actor_threads: int = 1
-  seed: int = 0
+  # agent collapses to never painting (DESIGN.md, "the trap"). Component names
+  # depend on the environment, so the builder checks them.
+  entropy_costs: Dict[str, float] = _opt({"flag": 0.2}, _each(_at_least(0.0), nonempty=False))
+  critic_learning_rate: float = _opt(1e-4, _positive)
+  critic_beta1: float = _opt(0.5, _between(0.0, 0.999))
+  critic_updates_per_step: int = _opt(1, _at_least(0))
+  gradient_penalty_weight: float = _opt(10.0, _at_least(0.0))
+  centering_weight: float = _opt(1e-3, _at_least(0.0))
+  replay_batches: int = _opt(20, _at_least(1))
+  num_actors: int = _opt(2, _at_least(1))
+  envs_per_actor: int = _opt(16, _at_least(1))
+  weight_sync_interval: int = _opt(1, _at_least(1))  # episodes between weight fetches
+  max_actor_restarts: int = _opt(10, _at_least(0))
+  strategy: str = _opt("default", _strategy)  # 'default', 'mirrored', 'cpu:N' (N logical CPUs)
+  max_steps: int = _opt(0, _at_least(0))     # agent steps (frames); 0 = no limit
+  max_minutes: float = _opt(30.0, _at_least(0.0))  # 0 = no limit
+  eval_every_minutes: float = _opt(2.0, _at_least(0.0))
+  checkpoint_every_minutes: float = _opt(5.0, _at_least(0.0))
+  summary_every_steps: int = _opt(20, _at_least(1))
+  learner_threads: int = _opt(1, _at_least(0))  # 0 = TensorFlow's default
+  actor_threads: int = _opt(1, _at_least(0))
+  seed: int = _opt(0, _at_least(0))
 
 
 @dataclasses.dataclass
@@ -94,61 +218,108 @@ class Config:
   name: str = "experiment"
   env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
-  # Keyword arguments of PolicyNetwork and Critic, checked against their signatures.
-  policy: Dict[str, Any] = dataclasses.field(default_factory=dict)
-  critic: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
+  critic: CriticConfig = dataclasses.field(default_factory=CriticConfig)
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
   def to_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)
 
 
-_SECTIONS = {"env": EnvConfig, "data": DataConfig, "train": TrainConfig}
-_FREE_SECTIONS = ("policy", "critic")
+_SECTIONS = {"env": EnvConfig, "data": DataConfig, "policy": PolicyConfig,
+             "critic": CriticConfig, "train": TrainConfig}
+_TOP_LEVEL = ["name", "description", "profiles", *_SECTIONS]
+
+
+def section_kwargs(section) -> Dict[str, Any]:
+  """A section's values as a dict of keyword arguments (e.g. ``PolicyNetwork(**...)``)."""
+  return {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
 
 
 def _unknown(key: str, valid, where: str) -> ConfigError:
-  close = difflib.get_close_matches(key, list(valid), n=1)
+  close = difflib.get_close_matches(str(key), list(valid), n=1)
   hint = f" (did you mean {close[0]!r}?)" if close else ""
   return ConfigError(f"unknown config key {where}{key!r}{hint}; valid keys: {sorted(valid)}")
 
 
-def _coerce(value, default, where):
-  """Casts JSON values to the type of the default (tuples, floats from ints)."""
-  if isinstance(default, bool):
+def check_type(value, kind, where: str):
+  """``value`` as the annotation ``kind`` says (lists become tuples, ints floats); ConfigError if not."""
+  origin, args = typing.get_origin(kind), typing.get_args(kind)
+  if kind is Any:
+    return value
+  if origin is typing.Union:  # Optional[X]
+    if value is None and type(None) in args:
+      return None
+    return check_type(value, next(a for a in args if a is not type(None)), where)
+  if kind is bool:
     if not isinstance(value, bool):
       raise ConfigError(f"{where} must be true or false, got {value!r}")
     return value
-  if isinstance(default, tuple):
-    return tuple(value)
-  if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+  if kind is int:
+    if isinstance(value, bool) or not isinstance(value, int):
+      raise ConfigError(f"{where} must be an integer, got {value!r}")
+    return value
+  if kind is float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      raise ConfigError(f"{where} must be a number, got {value!r}")
+    if not math.isfinite(value):
+      raise ConfigError(f"{where} must be a finite number, got {value!r}")
     return float(value)
-  if isinstance(default, int) and not isinstance(value, int):
-    raise ConfigError(f"{where} must be an integer, got {value!r}")
-  return value
+  if kind is str:
+    if not isinstance(value, str):
+      raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+  if origin in (tuple, list, collections.abc.Sequence) or kind in (tuple, list):
+    if not isinstance(value, (list, tuple)):
+      raise ConfigError(f"{where} must be a list, got {value!r}")
+    if args and args[-1] is not Ellipsis and len(args) != len(value):
+      raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
+    element = lambda i: args[0] if len(args) == 1 or args[-1] is Ellipsis else args[i]
+    return tuple(check_type(v, element(i), f"{where}[{i}]") if args else v
+                 for i, v in enumerate(value))
+  if origin in (dict, collections.abc.Mapping) or kind is dict:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+      raise ConfigError(f"{where} must be an object with string keys, got {value!r}")
+    return {k: check_type(v, args[1], f"{where}.{k}") if args else v for k, v in value.items()}
+  return value  # an annotation we do not check (e.g. a class)
+
+
+def _check_field(section, field: dataclasses.Field, hints, where: str):
+  value = check_type(getattr(section, field.name), hints[field.name], where)
+  check = field.metadata.get("check")
+  problem = check(value) if check and value is not None else None
+  if problem:
+    raise ConfigError(f"{where} {problem}, got {value!r}")
+  setattr(section, field.name, value)
 
 
 def _merge_section(obj, values: Dict[str, Any], section: str):
   fields = {f.name: f for f in dataclasses.fields(obj)}
+  hints = typing.get_type_hints(type(obj))
   for key, value in values.items():
     if key not in fields:
       raise _unknown(key, fields, f"{section}.")
-    setattr(obj, key, _coerce(value, getattr(obj, key), f"{section}.{key}"))
+    setattr(obj, key, value)
+    _check_field(obj, fields[key], hints, f"{section}.{key}")
 
 
 def apply(config: Config, values: Dict[str, Any]) -> Config:
-  """Merges a nested dict of values into ``config`` (in place) and returns it."""
+  """Merges one layer, a nested dict of values, into ``config`` (in place) and returns it."""
+  if not isinstance(values, dict):
+    raise ConfigError(f"a config must be a JSON object, got {values!r}")
   for key, value in values.items():
     if key == "name":
-      config.name = str(value)
+      config.name = check_type(value, str, "name")
     elif key in _SECTIONS:
       if not isinstance(value, dict):
-        raise ConfigError(f"config section {key!r} must be an object")
+        raise ConfigError(f"config section {key!r} must be an object, got {value!r}")
+      if key == "data" and "name" in value and value["name"] != config.data.name:
+        # Another data set: the old one's options and path do not apply (module doc).
+        config.data.options = value.get("options", {})
+        config.data.path = value.get("path")
       _merge_section(getattr(config, key), value, key)
-    elif key in _FREE_SECTIONS:
-      getattr(config, key).update(value)
     elif key not in ("profiles", "description"):
-      raise _unknown(key, ["name", "description", "profiles", *_SECTIONS, *_FREE_SECTIONS], "")
+      raise _unknown(key, _TOP_LEVEL, "")
   return config
 
 
@@ -170,6 +341,15 @@ def parse_override(text: str) -> Dict[str, Any]:
   return out
 
 
+def _deep_merge(into: Dict[str, Any], values: Dict[str, Any]) -> Dict[str, Any]:
+  for key, value in values.items():
+    if isinstance(value, dict) and isinstance(into.get(key), dict):
+      _deep_merge(into[key], value)
+    else:
+      into[key] = value
+  return into
+
+
 def load(path: str, profile: Optional[str] = "cpu", overrides: List[str] = ()) -> Config:
   """Reads a config file, applies a profile and ``section.key=value`` overrides."""
   if not os.path.isfile(path):
@@ -177,39 +357,63 @@ def load(path: str, profile: Optional[str] = "cpu", overrides: List[str] = ()) -
   try:
     with open(path) as f:
       raw = json.load(f)
-  except json.JSONDecodeError as e:
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise ConfigError(f"config file {path!r} is not valid JSON: {e}") from e
   config = apply(Config(), raw)
   profiles = raw.get("profiles", {})
+  if not isinstance(profiles, dict):
+    raise ConfigError(f"config {path!r}: 'profiles' must be an object of profiles")
   if profile:
     if profile not in profiles:
       raise ConfigError(f"config {path!r} has no profile {profile!r}; it has {sorted(profiles)}")
     apply(config, profiles[profile])
+  layer: Dict[str, Any] = {}
   for text in overrides:
-    apply(config, parse_override(text))
+    _deep_merge(layer, parse_override(text))
+  apply(config, layer)
   validate(config)
   return config
 
 
+def _check_data_options(data: DataConfig):
+  """data.name is a loader and data.options are among the options it accepts."""
+  from spiral_tf import data as data_lib  # pylint: disable=g-import-not-at-top  (TensorFlow)
+  try:
+    accepted = data_lib.loader_options(data.name)
+  except ValueError as e:
+    names = list(data_lib.LOADERS)
+    close = difflib.get_close_matches(data.name, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(f"data.name {data.name!r} is not a data set{hint}; valid: "
+                      f"{sorted(names)} or 'tfds:<name>'") from e
+  for key, value in data.options.items():
+    if key not in accepted:
+      raise _unknown(key, accepted, f"data.options (of the {data.name!r} loader) ")
+    data.options[key] = check_type(value, accepted[key], f"data.options.{key}")
+
+
 def validate(config: Config):
-  """Checks values that would otherwise fail deep inside training."""
-  t = config.train
-  if config.env.domain not in ("libmypaint", "mujoco_scenes"):
-    raise ConfigError(f"env.domain must be 'libmypaint' or 'mujoco_scenes', got "
-                      f"{config.env.domain!r}")
-  if t.reward not in ("l2", "critic"):
-    raise ConfigError(f"train.reward must be 'l2' or 'critic', got {t.reward!r}")
-  if t.reward_normalization not in ("none", "running"):
-    raise ConfigError(f"train.reward_normalization must be 'none' or 'running', got "
-                      f"{t.reward_normalization!r}")
+  """Checks every value's type and range, and the rules across sections."""
+  check_type(config.name, str, "name")
+  for name, cls in _SECTIONS.items():
+    section = getattr(config, name)
+    if not isinstance(section, cls):
+      raise ConfigError(f"config section {name!r} must be a {cls.__name__}, got "
+                        f"{type(section).__name__}")
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(section):
+      _check_field(section, field, hints, f"{name}.{field.name}")
+  e, t = config.env, config.train
+  if e.domain == "libmypaint" and e.grid_size > e.canvas_size:
+    raise ConfigError(f"env.grid_size ({e.grid_size}) must be <= env.canvas_size "
+                      f"({e.canvas_size}): a grid cell is at least one pixel")
   if t.reward == "l2" and not t.conditional:
     raise ConfigError("train.reward 'l2' needs a target: set train.conditional true")
-  for name, value in (("batch_size", t.batch_size), ("num_actors", t.num_actors),
-                      ("envs_per_actor", t.envs_per_actor)):
-    if value < 1:
-      raise ConfigError(f"train.{name} must be >= 1, got {value}")
+  _check_data_options(config.data)
 
 
 def from_dict(values: Dict[str, Any]) -> Config:
-  """Rebuilds a Config saved with to_dict (e.g. from a run folder's config.json)."""
-  return apply(Config(), values)
+  """Rebuilds a Config saved with to_dict (e.g. from a run folder's config.json); validated."""
+  config = apply(Config(), values)
+  validate(config)
+  return config

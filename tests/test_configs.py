@@ -1,11 +1,16 @@
-"""Every shipped config loads in every profile and builds its networks."""
+"""Every shipped config loads in every profile and builds its networks; bad values are errors."""
+import dataclasses
 import glob
+import inspect
+import json
 import os
 
 import pytest
 
 from spiral_tf import config as config_lib
-from spiral_tf.training import experiment
+from spiral_tf.agents import critic as critic_lib
+from spiral_tf.agents import policy as policy_lib
+from spiral_tf.training import builder as experiment
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.json")))
@@ -50,3 +55,92 @@ def test_bad_config_files_get_errors_that_name_the_problem(tmp_path):
   with pytest.raises(config_lib.ConfigError, match="needs a target"):
     config_lib.load(os.path.join(REPO, "configs", "default.json"), "cpu",
                     ["train.conditional=false"])
+
+
+DEFAULT = os.path.join(REPO, "configs", "default.json")
+
+
+@pytest.mark.parametrize("section, cls", [(config_lib.PolicyConfig, policy_lib.PolicyNetwork),
+                                          (config_lib.CriticConfig, critic_lib.Critic)])
+def test_policy_and_critic_sections_are_the_constructors_keyword_arguments(section, cls):
+  built_by_builder = config_lib.BUILDER_ARGUMENTS[section.SECTION]
+  expected = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
+              if p.kind == p.KEYWORD_ONLY and p.name not in built_by_builder}
+  fields = {f.name: f.default for f in dataclasses.fields(section)}
+  assert fields == expected
+
+
+def test_policy_section_is_a_keyword_dict_and_rejects_unknown_keys():
+  cfg = config_lib.load(DEFAULT, "cpu")
+  assert dict(cfg.policy) == config_lib.section_kwargs(cfg.policy)
+  assert dict(**cfg.policy)["spatial_head"] == "dense"
+  with pytest.raises(config_lib.ConfigError, match=r"policy\.'lstm_units'"):
+    cfg.policy["lstm_units"] = 3
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.max_minutes=NaN", r"train\.max_minutes must be a finite number"),
+    ("train.max_minutes=abc", r"train\.max_minutes must be a number, got 'abc'"),
+    ("train.batch_size=true", r"train\.batch_size must be an integer, got True"),
+    ('train.checkpoint_every_minutes="x"', r"train\.checkpoint_every_minutes must be a number"),
+    ("train.eval_every_minutes=-1", r"train\.eval_every_minutes must be >= 0"),
+    ("train.policy_learning_rate=0", r"train\.policy_learning_rate must be > 0"),
+    ("train.strategy=gpu", r"train\.strategy must be 'default', 'mirrored' or 'cpu:N'"),
+    ('train.entropy_costs={"flag": -1}', r"train\.entropy_costs values must each be >= 0"),
+    ("env.brush_sizes=5", r"env\.brush_sizes must be a list, got 5"),
+    ("env.brush_sizes=[NaN]", r"env\.brush_sizes\[0\] must be a finite number"),
+    ("env.brush_sizes=[0]", r"env\.brush_sizes values must each be > 0"),
+    ("env.brush=5", r"env\.brush must be a string, got 5"),
+    ("env.canvas_size=32.5", r"env\.canvas_size must be an integer"),
+    ("env.grid_size=64", r"env\.grid_size \(64\) must be <= env\.canvas_size \(32\)"),
+    ("data.eval_images=-5", r"data\.eval_images must be >= 1, got -5"),
+    ("data.path=5", r"data\.path must be a string"),
+    ("policy.spatial_head=lstm", r"policy\.spatial_head must be one of \['conv', 'dense'\]"),
+    ("critic.channels=[]", r"critic\.channels must not be empty"),
+    ("critic.conditional=true", r"critic\.'conditional'"),
+])
+def test_bad_config_values_are_config_errors_naming_the_key(override, message):
+  with pytest.raises(config_lib.ConfigError, match=message):
+    config_lib.load(DEFAULT, "cpu", [override])
+
+
+def test_data_options_are_checked_against_the_chosen_loader():
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"data\.options .*'num_imgs' \(did you mean 'num_images'\?\)"):
+    config_lib.load(DEFAULT, "cpu", ['data.options={"num_imgs": 5}'])
+  with pytest.raises(config_lib.ConfigError, match=r"data\.options\.strokes must be a list of 2"):
+    config_lib.load(DEFAULT, "cpu", ['data.options={"strokes": [1]}'])
+  with pytest.raises(config_lib.ConfigError, match=r"data\.name 'mnsit' .*did you mean 'mnist'"):
+    config_lib.load(DEFAULT, "cpu", ["data.name=mnsit", "data.path=x"])
+  with pytest.raises(config_lib.ConfigError, match=r"'num_images'.*valid keys: \['with_labels'\]"):
+    config_lib.load(DEFAULT, "cpu", ["data.name=mnist", 'data.options={"num_images": 5}'])
+  cfg = config_lib.load(DEFAULT, "cpu", ["data.name=tfds:mnist", 'data.options={"with_labels": true}'])
+  assert cfg.data.options == {"with_labels": True}
+
+
+def test_changing_data_name_drops_the_previous_data_sets_options_and_path(tmp_path):
+  cfg = config_lib.load(DEFAULT, "cpu", ["data.name=mnist"])
+  assert cfg.data.options == {} and cfg.data.path is None
+  # Set in the same layer (in any order), they are kept.
+  cfg = config_lib.load(DEFAULT, "cpu", ['data.options={"with_labels": true}', "data.name=mnist",
+                                         "data.path=/data/mnist"])
+  assert cfg.data.options == {"with_labels": True} and cfg.data.path == "/data/mnist"
+  # The same name again is not a change: the file's options stay.
+  cfg = config_lib.load(DEFAULT, "cpu", ["data.name=synthetic"])
+  assert cfg.data.options["num_images"] == 4000
+  mnist = config_lib.load(os.path.join(REPO, "configs", "mnist_conditional.json"), "cpu",
+                          ["data.name=folder"])
+  assert mnist.data.path is None, "the MNIST folder is not an image folder"
+
+
+def test_old_config_json_with_partial_policy_and_critic_still_loads():
+  old = json.loads(json.dumps(config_lib.load(DEFAULT, "cpu").to_dict()))
+  old["policy"] = {"conv_channels": 16, "spatial_head": "dense"}  # as to_dict wrote them before
+  old["critic"] = {"channels": [32, 64, 128]}
+  cfg = config_lib.from_dict(old)
+  assert cfg.policy.conv_channels == 16 and cfg.policy.core_size == 256
+  assert cfg.critic.channels == (32, 64, 128)
+  assert config_lib.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+  old["train"]["max_minutes"] = "abc"
+  with pytest.raises(config_lib.ConfigError, match="train.max_minutes"):
+    config_lib.from_dict(old)

@@ -5,7 +5,9 @@ images in [0, 1], white background and dark ink like the painting canvas.
 Split rules are fixed and documented in each module; the file loaders
 raise ``DataError`` naming the file when it is missing or malformed.
 """
-from typing import Optional
+import inspect
+import typing
+from typing import Any, Dict, Optional
 
 import tensorflow as tf
 
@@ -28,6 +30,31 @@ LOADERS = {
 }
 SOURCES = ("files", "tfds")
 _TFDS_PREFIX = "tfds:"
+# Arguments every loader takes from the caller; the rest are its options.
+CORE_ARGUMENTS = ("path", "split", "size", "channels", "name", "data_dir")
+
+
+def _options_of(fn, skip=()) -> Dict[str, Any]:
+  hints = typing.get_type_hints(fn, localns={"tf": tf})  # "tf.data.Dataset" returns
+  return {p.name: hints.get(p.name, Any) for p in inspect.signature(fn).parameters.values()
+          if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+          and p.name not in CORE_ARGUMENTS + tuple(skip)}
+
+
+def loader_options(name: str) -> Dict[str, Any]:
+  """The options (``**kwargs`` of ``load``) data set ``name`` accepts: option -> type annotation.
+
+  Raises ValueError for an unknown data set.
+  """
+  if name.startswith(_TFDS_PREFIX):
+    return _options_of(tfds_source.load)
+  if name not in LOADERS:
+    raise ValueError(f"unknown data set {name!r}; valid: {sorted(LOADERS)} "
+                     f"or '{_TFDS_PREFIX}<name>'")
+  options = _options_of(LOADERS[name])
+  if name == "synthetic":  # its load passes **kwargs on to generate; size is the canvas size
+    options.update(_options_of(synthetic.generate, skip=("canvas_size",)))
+  return options
 
 
 def load(name: str, path: Optional[str] = None, split: str = "train", size: int = 64,
@@ -60,5 +87,5 @@ def load(name: str, path: Optional[str] = None, split: str = "train", size: int 
   return LOADERS[name](path, split=split, size=size, channels=channels, **kwargs)
 
 
-__all__ = ["DataError", "LOADERS", "load", "celeba", "folder", "mnist", "omniglot",
+__all__ = ["DataError", "LOADERS", "load", "loader_options", "celeba", "folder", "mnist", "omniglot",
            "synthetic", "tfds_source"]
