@@ -1,8 +1,13 @@
 """Behaviour of the libmypaint painting environment."""
+import ctypes
+import os
+import tempfile
+
 import numpy as np
 import pytest
 
 from spiral_tf.envs import brushes
+from spiral_tf.envs import canvas as canvas_lib
 from spiral_tf.envs import libmypaint_ffi
 from spiral_tf.envs import specs
 from spiral_tf.envs.libmypaint_env import LibMyPaintEnv, batched, random_action
@@ -85,7 +90,118 @@ def test_episode_ends_after_n_steps_with_zero_reward_by_default(env):
     rewards.append(float(step.reward))
   assert step.is_last() and rewards == [0.0] * 4
   assert int(step.observation["step"]) == 4
-  assert env.step(move(0)).is_first(), "stepping after the end starts a new episode"
+
+
+def test_step_before_reset_or_after_the_last_step_is_an_error_not_a_new_episode(env):
+  with pytest.raises(specs.EpisodeOrderError, match=r"before reset\(\)"):
+    env.step(move(0))
+  env.reset()
+  for _ in range(4):
+    step = env.step(move(0))
+  assert step.is_last()
+  with pytest.raises(specs.EpisodeOrderError, match="after the episode's last step"):
+    env.step(paint(cell(10, 10), cell(20, 20)))
+  with pytest.raises(specs.EpisodeOrderError):  # even an invalid action is not dropped silently
+    env.step({"flag": 7})
+  assert env.reset().is_first() and not env.step(move(0)).is_last()
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), np.float32("inf")])
+def test_non_finite_action_value_names_the_component(env, value):
+  env.reset()
+  with pytest.raises(specs.InvalidActionError, match=r"'end' = .* integer in \[0, 1023\]"):
+    env.step(dict(move(0), end=value))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(brush_sizes=[float("nan")]), "brush_sizes"),
+    (dict(brush_sizes=[2.0, -1.0]), "brush_sizes"),
+    (dict(brush_sizes=5), "brush_sizes"),
+    (dict(canvas_size=63.5), "canvas_size must be a whole number"),
+    (dict(canvas_size="64"), "canvas_size must be a whole number"),
+    (dict(grid_size=16.5), "grid_size must be a whole number"),
+    (dict(episode_length=2.5), "episode_length must be a whole number"),
+    (dict(brush=5), "brush must be a brush name"),
+])
+def test_bad_constructor_arguments_are_rejected_not_truncated(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    LibMyPaintEnv(**kwargs)
+
+
+def test_integral_float_sizes_are_accepted_as_ints():
+  env = LibMyPaintEnv(canvas_size=32.0, grid_size=16.0, episode_length=2.0)
+  assert env.reset().observation["canvas"].shape == (32, 32, 1)
+  env.close()
+
+
+def test_readme_python_example_runs():
+  readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")).read()
+  example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+  scope = {}
+  exec(compile(example, "README.md", "exec"), scope)  # pylint: disable=exec-used
+  assert scope["step"].observation["canvas"].min() < 1.0, "the example paints something"
+
+
+def _c_stdout_of(fn):
+  """What the C library printed (to file descriptor 1) while ``fn`` ran, and fn's result."""
+  libc = ctypes.CDLL(None)
+  libc.fflush(None)
+  with tempfile.TemporaryFile() as captured:
+    saved = os.dup(1)
+    os.dup2(captured.fileno(), 1)
+    try:
+      result = fn()
+    finally:
+      libc.fflush(None)
+      os.dup2(saved, 1)
+      os.close(saved)
+    captured.seek(0)
+    return captured.read().decode(errors="replace"), result
+
+
+# Programs (cpu profile: 32x32 canvas, 16x16 grid, one 1.5 px brush) in which a
+# dab landed exactly on a stroke_to event; with dtime 0.1 libmypaint printed
+# "Time is running backwards!" (found in 380,000 random steps).
+CPU_ENV = dict(canvas_size=32, grid_size=16, episode_length=6, brush_sizes=[1.5],
+               use_pressure=False)
+DAB_ON_EVENT_PROGRAMS = [
+    [dict(flag=0, end=98, control=0, size=0), dict(flag=1, end=148, control=190, size=0)],
+    [dict(flag=0, end=36, control=208, size=0), dict(flag=1, end=91, control=150, size=0),
+     dict(flag=1, end=152, control=247, size=0), dict(flag=1, end=138, control=111, size=0),
+     dict(flag=1, end=110, control=191, size=0), dict(flag=1, end=178, control=123, size=0)],
+]
+
+
+def _paint_all(programs):
+  env = LibMyPaintEnv(**CPU_ENV)
+  canvases = []
+  for program in programs:
+    env.reset()
+    for action in program:
+      step = env.step(action)
+    canvases.append(step.observation["canvas"].copy())
+  env.close()
+  return np.stack(canvases)
+
+
+def test_libmypaint_no_longer_prints_time_is_running_backwards():
+  assert canvas_lib.DTIME <= 0.1 and float(np.float32(canvas_lib.DTIME)) == canvas_lib.DTIME
+  printed, canvases = _c_stdout_of(lambda: _paint_all(DAB_ON_EVENT_PROGRAMS))
+  assert "backwards" not in printed, printed
+  assert canvases.min() < 0.5, "the strokes were painted"
+
+
+def test_exact_dtime_paints_what_dtime_one_tenth_painted(monkeypatch):
+  rng = np.random.default_rng(0)
+  env = LibMyPaintEnv(**CPU_ENV)
+  programs = DAB_ON_EVENT_PROGRAMS + [
+      [random_action(env, rng, 0.7) for _ in range(6)] for _ in range(20)]
+  env.close()
+  ours = _paint_all(programs)
+  monkeypatch.setattr(canvas_lib, "DTIME", 0.1)
+  _, before = _c_stdout_of(lambda: _paint_all(programs))
+  # Within 2/32768: libmypaint's 15-bit channels, one rounding step apart at most.
+  np.testing.assert_allclose(ours, before, rtol=0, atol=2.5 / 32768)
 
 
 def test_colour_stroke_matches_requested_bins():

@@ -14,7 +14,17 @@ from spiral_tf.envs import libmypaint_ffi
 
 # The released SPIRAL environment paints each action as 50 stroke_to calls.
 STROKES_PER_STEP = 50
-DTIME = 0.1
+# Seconds between stroke_to events: the largest float32 below 0.1, not 0.1.
+# libmypaint hands each event's time to its dabs in float32 steps while keeping
+# the remainder in a double; when a dab lands exactly on an event, the whole
+# remainder goes in one step, and float32(0.1) > 0.1 left -1.5e-9 s, so it
+# printed "Time is running backwards!" (about once per 150,000 paint actions,
+# issue 9 #13) and then used 0.001 s, as it does for a zero remainder: strokes
+# were not drawn wrong. With an exact float32 the remainder is exactly zero.
+# Staying <= 0.1 matters too: above it libmypaint's tablet workaround
+# ("dtime > 0.100" while the pressure is 0) fires at every stroke start and
+# changes every render; with this value renders match 0.1's to 2/32768.
+DTIME = 0.0999999940395355224609375  # float(np.nextafter(np.float32(0.1), 0))
 
 
 class Canvas:

@@ -68,13 +68,15 @@ class LibMyPaintEnv(program_env.ProgramEnvironment):
       conditional: add ``target`` to observations; defaults to ``targets is not None``.
       final_reward_fn: optional reward at the last step, from (canvas, target).
     """
-    if grid_size < 2 or grid_size > canvas_size:
+    self.canvas_size = specs.whole_number("canvas_size", canvas_size, 2)
+    self.grid_size = specs.whole_number("grid_size", grid_size, 2)
+    if self.grid_size > self.canvas_size:
       raise ValueError(f"grid_size must be in [2, canvas_size={canvas_size}], got {grid_size}")
-    if not brush_sizes or min(brush_sizes) <= 0:
-      raise ValueError(f"brush_sizes must be positive radii, got {brush_sizes}")
-    self.canvas_size = int(canvas_size)
-    self.grid_size = int(grid_size)
-    self.brush_sizes = tuple(float(s) for s in brush_sizes)
+    self.brush_sizes = specs.positive_reals("brush_sizes", brush_sizes)  # radii in pixels
+    if not isinstance(brush, str):
+      raise ValueError(f"brush must be a brush name or a .myb path, got {brush!r}")
+    if not 0.0 <= fixed_pressure <= 1.0:
+      raise ValueError(f"fixed_pressure must be in [0, 1], got {fixed_pressure!r}")
     self.use_color = bool(use_color)
     self.use_pressure = bool(use_pressure)
     self.fixed_pressure = float(fixed_pressure)

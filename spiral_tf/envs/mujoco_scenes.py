@@ -16,6 +16,7 @@ from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from spiral_tf.envs import program_env
+from spiral_tf.envs import specs
 # pylint: disable=unused-import
 from spiral_tf.envs.mujoco_render import (  # noqa: F401  (re-exported)
     COLOR_BINS, GLBackendError, GRID_SIZE, OBJECT_RANGES, OBJECT_SIZES, OBJECT_TYPES,
@@ -54,11 +55,13 @@ class MujocoScenesEnv(program_env.ProgramEnvironment):
       conditional: add ``target`` to observations; defaults to ``targets is not None``.
       final_reward_fn: optional reward at the last step, from (canvas, target).
     """
-    max_objects = episode_length if max_objects is None else int(max_objects)
+    episode_length = specs.whole_number("episode_length", episode_length, 1)
+    max_objects = episode_length if max_objects is None else specs.whole_number(
+        "max_objects", max_objects, 1)
     if max_objects < episode_length:
       raise ValueError(f"max_objects={max_objects} < episode_length={episode_length}: "
                        "an episode may add one object per step")
-    self.image_size = int(image_size)
+    self.image_size = specs.whole_number("image_size", image_size, 1)
     self.max_objects = max_objects
     super().__init__(ACTION_RANGES, "kind", {SKIP: ("kind",)},  # after a skip only kind mattered
                      (self.image_size, self.image_size, 3), episode_length, targets,

@@ -40,10 +40,10 @@ class ProgramEnvironment(py_environment.PyEnvironment):
         to ``targets is not None``.
       final_reward_fn: optional reward at the last step, from (canvas, target).
     """
+    # No auto-reset: a step() after the last one is an error, not a silent new
+    # episode that drops the action (every caller resets explicitly).
     super().__init__(handle_auto_reset=False)
-    if episode_length < 1:
-      raise ValueError(f"episode_length must be >= 1, got {episode_length}")
-    self.episode_length = int(episode_length)
+    self.episode_length = specs.whole_number("episode_length", episode_length, 1)
     self.action_counts = collections.OrderedDict(action_counts)
     self.components = tuple(self.action_counts)
     k = len(self.components)
@@ -105,9 +105,20 @@ class ProgramEnvironment(py_environment.PyEnvironment):
     self._done = False
     return ts.restart(self._observation())
 
+  def step(self, action):
+    """Applies one action; EpisodeOrderError before reset() or after the last step.
+
+    tf-agents' PyEnvironment.step would instead start an episode and drop the
+    action when called before reset().
+    """
+    if self._done:
+      when = "after the episode's last step" if self._step_count else "before reset()"
+      raise specs.EpisodeOrderError(
+          f"step() called {when}; call reset() to start an episode "
+          f"(an episode is {self.episode_length} steps)")
+    return super().step(action)
+
   def _step(self, action):
-    if self._done:  # auto-reset here, cheaper than PyEnvironment's generic check
-      return self._reset()
     act = specs.validate_action(action, self.action_counts)
     self.apply(act)
     self._step_count += 1

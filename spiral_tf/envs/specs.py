@@ -1,5 +1,7 @@
 """Spec helpers shared by the rendering environments."""
 import itertools
+import math
+import numbers
 from collections.abc import Mapping
 from typing import Sequence
 
@@ -9,6 +11,30 @@ from tf_agents.specs import array_spec
 
 class InvalidActionError(ValueError):
   """An action is missing a component or has one outside its valid range."""
+
+
+class EpisodeOrderError(RuntimeError):
+  """``step()`` was called before ``reset()`` or after the episode's last step."""
+
+
+def whole_number(name: str, value, minimum: int) -> int:
+  """``value`` as an int >= ``minimum``; ValueError naming ``name`` otherwise (never truncated)."""
+  ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+  ok = ok and math.isfinite(value) and int(value) == value and value >= minimum
+  if not ok:
+    raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+  return int(value)
+
+
+def positive_reals(name: str, values) -> tuple:
+  """``values`` as a non-empty tuple of finite floats > 0; ValueError naming ``name`` otherwise."""
+  try:
+    out = tuple(float(v) for v in values)
+  except (TypeError, ValueError):
+    out = ()
+  if not out or not all(math.isfinite(v) and v > 0 for v in out):
+    raise ValueError(f"{name} must be a non-empty list of finite numbers > 0, got {values!r}")
+  return out
 
 
 def discrete_spec(name: str, num_values: int) -> array_spec.BoundedArraySpec:
@@ -36,11 +62,11 @@ def validate_action(action: Mapping, ranges: Mapping[str, int]) -> dict:
     try:
       as_int = int(value)
       ok = as_int == value and 0 <= as_int < count
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # None, 'a', nan; inf overflows
       ok = False
     if not ok:
       raise InvalidActionError(
-          f"action component {name!r} = {value!r} is out of range; it must be "
+          f"action component {name!r} = {value!r} is not valid; it must be "
           f"an integer in [0, {count - 1}]")
     out[name] = as_int
   unknown = set(action) - set(ranges)
