@@ -53,7 +53,23 @@ def open_image(source: Union[str, bytes], name: str) -> Image.Image:
   except FileNotFoundError as e:
     raise DataError(f"{name}: file not found") from e
   except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError.
-    raise DataError(f"{name}: not a readable image ({e}); expected a PNG or JPEG file") from e
+    raise DataError(f"{name}: not a readable image ({e}); expected a PNG or JPEG file: "
+                    "replace or remove it") from e
+
+
+def check_decodable(sources: Sequence[Union[str, bytes]], names: Sequence[str]):
+  """Decodes every image once, so a bad file is a DataError naming it now, not deep in tf.data.
+
+  (A decode error inside a tf.data pipeline surfaces as an InvalidArgumentError
+  in whichever process iterates it, and a worker blocked on it can hang.)
+  """
+  for source, name in zip(sources, names):
+    with open_image(source, name) as image:
+      try:
+        image.load()
+      except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{name}: truncated or corrupt image ({e}); replace or remove "
+                        "the file") from e
 
 
 def center_square(width: int, height: int) -> Box:

@@ -10,6 +10,7 @@ MNIST digits are white on black; images are inverted to dark ink on white.
 """
 import gzip
 import os
+import zlib
 from typing import Optional, Tuple
 
 import numpy as np
@@ -32,9 +33,10 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
   try:
     with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
       data = f.read()
-  except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError.
-    raise DataError(f"{path}: cannot read ({e}); expected an IDX file, gzipped if named .gz") \
-        from e
+  except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a bad deflate
+    # block is a zlib.error, a truncated file an EOFError.
+    raise DataError(f"{path}: cannot read ({type(e).__name__}: {e}); expected an IDX file, "
+                    "gzipped if named .gz: download it again") from e
   header = 4 + 4 * ndim
   if len(data) < header:
     raise DataError(f"{path}: truncated IDX header ({len(data)} bytes, expected {header})")

@@ -26,6 +26,7 @@ from spiral_tf.data.images import DataError
 SPLITS = ("train", "test", "all")
 TEST_DRAWERS = (19, 20)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"  # the last 8 bytes of every complete PNG
 _FILE_NAME = re.compile(r"^\d+_(\d+)\.png$")
 
 
@@ -95,6 +96,9 @@ def load_files(path: str, split: str = "train") -> List[Tuple[str, bytes]]:
   for name, data in everything:
     if not data.startswith(_PNG_SIGNATURE):
       raise DataError(f"{name}: not a PNG image (bad signature); Omniglot images are PNG files")
+    if not data.endswith(_PNG_END):  # cheap: the bytes are in memory; a full decode is not
+      raise DataError(f"{name}: truncated PNG (no IEND chunk at its end); extract or "
+                      "download the Omniglot release again")
   if split == "all":
     return everything
   released_split = "background" in by_kind and "evaluation" in by_kind
