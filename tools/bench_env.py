@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 import spiral_tf  # noqa: F401
+from spiral_tf import cli
 from spiral_tf.envs import brushes
 from spiral_tf.envs import libmypaint_ffi
 from spiral_tf.envs.canvas import DTIME, STROKES_PER_STEP
@@ -85,6 +86,7 @@ def run_raw(episodes, env):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  cli.add_debug_flag(parser)
   parser.add_argument("--episodes", type=int, default=40)
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--paint-probability", type=float, default=1.0)
@@ -107,4 +109,4 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main)

@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import spiral_tf  # noqa: E402,F401  pylint: disable=g-import-not-at-top,unused-import
+from spiral_tf import cli  # noqa: E402  pylint: disable=g-import-not-at-top
 import numpy as np  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from spiral_tf.envs import mujoco_scenes as env_lib  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -49,6 +50,7 @@ def raw_edits(episodes, geom_types):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  cli.add_debug_flag(parser)
   parser.add_argument("--episodes", type=int, default=50, help="episodes per round")
   parser.add_argument("--episode-length", type=int, default=20)
   parser.add_argument("--rounds", type=int, default=3)
@@ -117,4 +119,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main)

@@ -9,13 +9,14 @@ held-out targets for the comparison to mean anything.
 import argparse
 import json
 import os
-import sys
 
+from spiral_tf import cli
 from spiral_tf import files
 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  cli.add_debug_flag(parser)
   parser.add_argument("run_dirs", nargs="+")
   parser.add_argument("--labels", nargs="*", default=None)
   parser.add_argument("--out", default="compare.png")
@@ -57,4 +58,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run(main)

@@ -12,11 +12,11 @@ programs.json.
 import argparse
 import json
 import os
-import sys
 
 import numpy as np
 
 import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from spiral_tf import cli
 from spiral_tf import config as config_lib
 from spiral_tf import files
 
@@ -35,8 +35,9 @@ def write_stroke_order(cfg, programs, path):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  cli.add_debug_flag(parser)
   parser.add_argument("--run-dir", required=True)
-  parser.add_argument("--images", type=int, default=64)
+  parser.add_argument("--images", type=cli.positive_int, default=64)
   parser.add_argument("--split", default="test")
   parser.add_argument("--sample", action="store_true", help="sample instead of greedy actions")
   parser.add_argument("--out", default=None)
@@ -99,4 +100,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run(main)

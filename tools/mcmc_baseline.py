@@ -20,6 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import spiral_tf  # noqa: E402,F401  pylint: disable=g-import-not-at-top,unused-import
+from spiral_tf import cli  # noqa: E402  pylint: disable=g-import-not-at-top
 import numpy as np  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from spiral_tf.data import mujoco_scenes as data_lib  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -86,6 +87,7 @@ def plot(path, evaluations, curves, title, agent=None):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  cli.add_debug_flag(parser)
   parser.add_argument("--data", default=None, help="data set folder (default: regenerate)")
   parser.add_argument("--split", default="test", choices=sorted(data_lib.SPLIT_IDS))
   parser.add_argument("--num-images", type=int, default=100)
@@ -149,4 +151,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main)

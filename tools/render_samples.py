@@ -3,11 +3,11 @@
   python tools/render_samples.py --out samples.png [--rows 3 --cols 6 --color --seed 0]
 """
 import argparse
-import sys
 
 import numpy as np
 
 import spiral_tf  # noqa: F401
+from spiral_tf import cli
 from spiral_tf import files
 from spiral_tf.envs.libmypaint_env import LibMyPaintEnv, random_action
 from spiral_tf.eval import plots
@@ -15,6 +15,7 @@ from spiral_tf.eval import plots
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  cli.add_debug_flag(parser)
   parser.add_argument("--out", default="samples.png")
   parser.add_argument("--rows", type=int, default=3)
   parser.add_argument("--cols", type=int, default=6)
@@ -39,4 +40,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run(main)

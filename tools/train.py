@@ -6,24 +6,22 @@ curves.png and programs.json. Running again on the same folder resumes.
 """
 import argparse
 import os
-import sys
 
 import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from spiral_tf import cli
 from spiral_tf import config as config_lib
 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  cli.add_debug_flag(parser)
   parser.add_argument("--config", default="configs/default.json")
   parser.add_argument("--profile", default="cpu", help="a profile of the config: cpu or paper")
   parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                       help="override a config value (JSON), e.g. --set train.max_minutes=5")
   parser.add_argument("--run-dir", default=None)
   args = parser.parse_args(argv)
-  try:
-    cfg = config_lib.load(args.config, args.profile, args.set)
-  except config_lib.ConfigError as e:
-    parser.exit(2, f"error: {e}\n")
+  cfg = config_lib.load(args.config, args.profile, args.set)  # errors: one line via cli.run
   run_dir = args.run_dir or os.path.join("runs", f"{cfg.name}-{args.profile}")
   from spiral_tf.training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   print(f"training {cfg.name!r} ({args.profile}) into {run_dir}", flush=True)
@@ -37,4 +35,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run(main)

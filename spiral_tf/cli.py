@@ -1,0 +1,113 @@
+"""How every tool in ``tools/`` ends: a user's mistake is one line, a bug a traceback.
+
+Usage in a tool::
+
+  def main(argv=None):
+    parser = argparse.ArgumentParser(...)
+    cli.add_debug_flag(parser)
+    ...
+
+  if __name__ == "__main__":
+    cli.run(main)
+
+A user error (a bad config or data file, a missing or unwritable path, an
+invalid value) prints ``error: <message>`` on stderr and exits with
+``USER_ERROR`` (2, argparse's code for bad usage); its traceback is shown only
+with ``--debug``, and appended to the run's log file once a tool has named one
+(``set_log_file``). Anything else is a bug: Python's traceback and exit
+code 1, as usual.
+"""
+import argparse
+import datetime
+import os
+import sys
+import traceback
+from typing import Callable, Optional, Sequence, Tuple, Type
+
+USER_ERROR = 2
+INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+_log_file: Optional[str] = None
+
+
+def user_error_types() -> Tuple[Type[BaseException], ...]:
+  """The exception types that are a user's mistake, not a bug.
+
+  ValueError covers ConfigError, DataError, InvalidActionError and the
+  argument checks of the library; OSError a missing, unwritable or
+  file-valued path; ImportError the missing system libraries (libmypaint,
+  the MuJoCo GL backends), whose messages say what to install.
+  """
+  return (ValueError, OSError, ImportError)
+
+
+def add_debug_flag(parser: argparse.ArgumentParser):
+  """Adds ``--debug``: show the traceback of a user error too."""
+  parser.add_argument("--debug", action="store_true",
+                      help="on an error, print the full traceback too")
+
+
+def positive_int(text: str) -> int:
+  """argparse type: an integer >= 1."""
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+  return value
+
+
+def set_log_file(path: Optional[str]):
+  """Where the tracebacks of user errors go from now on (e.g. RUN_DIR/train.log)."""
+  global _log_file
+  _log_file = path
+
+
+def describe(error: BaseException) -> str:
+  """The one line a user sees for ``error``."""
+  if isinstance(error, OSError) and error.strerror and error.filename:
+    if isinstance(error, FileExistsError):  # os.makedirs on a file
+      return f"{error.filename}: is a file, not a folder; choose another path"
+    if isinstance(error, NotADirectoryError):
+      return f"{error.filename}: part of this path is a file, not a folder"
+    return f"{error.filename}: {error.strerror}"
+  text = " ".join(str(error).split()) or type(error).__name__
+  return text
+
+
+def _append_to_log(text: str):
+  if not _log_file or not os.path.isdir(os.path.dirname(_log_file) or "."):
+    return
+  try:
+    with open(_log_file, "a") as f:
+      f.write(f"--- {datetime.datetime.now().isoformat(timespec='seconds')} ---\n{text}")
+  except OSError:
+    pass  # the run folder itself may be what is wrong
+
+
+def run(main: Callable[[Optional[Sequence[str]]], Optional[int]],
+        argv: Optional[Sequence[str]] = None,
+        user_errors: Sequence[Type[BaseException]] = ()) -> None:
+  """Calls ``main(argv)`` and exits with its code; user errors become one line (module doc).
+
+  ``user_errors``: more exception types to treat as user errors (e.g. a
+  tool's CheckpointError or GLBackendError, which are RuntimeErrors).
+  """
+  args = sys.argv[1:] if argv is None else list(argv)
+  debug = "--debug" in args
+  try:
+    code = main() if argv is None else main(argv)
+  except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(INTERRUPTED)
+  except user_error_types() + tuple(user_errors) as e:  # pylint: disable=catching-non-exception
+    if isinstance(e, ModuleNotFoundError) and not isinstance(e, tuple(user_errors)):
+      raise  # a missing Python module is a broken install or a bug: show where
+    details = traceback.format_exc()
+    _append_to_log(details)
+    if debug:
+      sys.stderr.write(details)
+    print(f"error: {describe(e)}", file=sys.stderr)
+    sys.exit(USER_ERROR)
+  sys.exit(code or 0)

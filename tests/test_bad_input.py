@@ -1,0 +1,206 @@
+"""Bad data files and command-line mistakes end in one clear error naming the problem.
+
+The data files are made in tmp_path; the command-line probes run the tools as
+subprocesses (each imports TensorFlow: a few seconds, no training).
+"""
+import gzip
+import io
+import os
+import subprocess
+import sys
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spiral_tf import cli
+from spiral_tf import data
+from spiral_tf.data import folder
+from spiral_tf.data import images as images_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def png_bytes(seed=0, size=24) -> bytes:
+  pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), np.uint8)
+  out = io.BytesIO()
+  Image.fromarray(pixels).save(out, format="PNG")
+  return out.getvalue()
+
+
+def jpeg_bytes(seed=0, size=48) -> bytes:
+  pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), np.uint8)
+  out = io.BytesIO()
+  Image.fromarray(pixels).save(out, format="JPEG")
+  return out.getvalue()
+
+
+BAD_IMAGES = {
+    "text named .png": ("png", b"this is not an image\n"),
+    "truncated PNG": ("png", png_bytes()[:len(png_bytes()) // 2]),
+    "truncated JPEG": ("jpg", jpeg_bytes()[:len(jpeg_bytes()) * 2 // 3]),
+}
+
+
+def name_in_split(split: str, ext: str, start: int = 0) -> str:
+  """A file name whose hash puts it in ``split`` of the folder loader."""
+  lo, hi = folder.TEST_BUCKETS
+  for i in range(start, start + 10_000):
+    name = f"image_{i:05d}.{ext}"
+    if (lo <= images_lib.hash_bucket(name) < hi) == (split == "test"):
+      return name
+  raise AssertionError("no name found")
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_IMAGES))
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_bad_image_in_a_folder_is_a_data_error_naming_it_in_either_split(tmp_path, kind, split):
+  for s in ("train", "test"):  # good images in both splits
+    for k in range(2):
+      (tmp_path / name_in_split(s, "png", 100 * k + (0 if s == "train" else 50))).write_bytes(
+          png_bytes(k))
+  ext, content = BAD_IMAGES[kind]
+  bad = tmp_path / name_in_split(split, ext, 5000)
+  bad.write_bytes(content)
+  with pytest.raises(data.DataError) as err:
+    data.load("folder", str(tmp_path), split=split, size=16)
+  assert str(bad) in str(err.value) and "replace or remove" in str(err.value)
+
+
+def test_empty_image_folder_is_a_data_error_saying_what_it_expects(tmp_path):
+  (tmp_path / "notes.txt").write_text("no images here")
+  with pytest.raises(data.DataError, match=rf"{tmp_path}: no images; expected PNG/JPEG"):
+    data.load("folder", str(tmp_path))
+
+
+def idx_images(count=4) -> bytes:
+  header = b"\0\0\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (count, 28, 28))
+  # Few distinct values, so deflate codes them (random bytes would be stored verbatim).
+  return header + np.random.default_rng(0).integers(0, 4, count * 784, np.uint8).tobytes()
+
+
+def corrupt_deflate(gz: bytes) -> bytes:
+  """``gz`` with one byte changed so that zlib itself fails (not only the CRC check)."""
+  for i in range(20, len(gz) - 8):
+    bad = bytearray(gz)
+    bad[i] ^= 0x55
+    try:
+      gzip.decompress(bytes(bad))
+    except zlib.error:
+      return bytes(bad)
+    except (OSError, EOFError):
+      pass
+  raise AssertionError("no corrupting byte found")
+
+
+@pytest.mark.parametrize("damage", ["corrupt deflate data", "bad CRC", "truncated", "not gzip"])
+def test_damaged_mnist_gzip_is_a_data_error_naming_the_file(tmp_path, damage):
+  gz = gzip.compress(idx_images())
+  content = {
+      "corrupt deflate data": lambda: corrupt_deflate(gz),
+      "bad CRC": lambda: gz[:-8] + bytes(8),
+      "truncated": lambda: gz[:len(gz) // 2],
+      "not gzip": lambda: b"<html>404 not found</html>",
+  }[damage]()
+  path = tmp_path / "t10k-images-idx3-ubyte.gz"
+  path.write_bytes(content)
+  (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(
+      b"\0\0\x08\x01" + (4).to_bytes(4, "big") + bytes(4))
+  with pytest.raises(data.DataError) as err:
+    data.load("mnist", str(tmp_path))
+  assert str(path) in str(err.value) and "download it again" in str(err.value)
+
+
+def test_random_bytes_named_like_an_omniglot_zip_are_a_data_error(tmp_path):
+  path = tmp_path / "images_background.zip"
+  path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
+  with pytest.raises(data.DataError, match=rf"{path}: not a readable zip archive"):
+    data.load("omniglot", str(tmp_path))
+
+
+def test_truncated_png_inside_an_omniglot_zip_is_named(tmp_path):
+  path = tmp_path / "images_background.zip"
+  with zipfile.ZipFile(path, "w") as archive:
+    archive.writestr("Latin/character01/0001_01.png", png_bytes(1))
+    archive.writestr("Latin/character01/0001_02.png", png_bytes(2)[:200])
+  with pytest.raises(data.DataError, match=r"0001_02\.png: truncated PNG"):
+    data.load("omniglot", str(tmp_path), split="all")
+
+
+@pytest.mark.parametrize("name", ["mnist", "omniglot", "folder"])
+def test_empty_data_folder_names_the_folder_and_what_belongs_in_it(tmp_path, name):
+  with pytest.raises(data.DataError) as err:
+    data.load(name, str(tmp_path), split="all")
+  assert str(tmp_path) in str(err.value) and "expected" in str(err.value)
+
+
+# --- the command line ----------------------------------------------------------------
+def run_tool(tool, *args, timeout=120):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, os.path.join(REPO, "tools", tool), *args],
+                        capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
+
+
+def assert_one_error_line(proc, *expected):
+  assert proc.returncode == cli.USER_ERROR, (proc.returncode, proc.stderr[-2000:])
+  assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+  assert len(errors) == 1 and proc.stderr.rstrip().endswith(errors[0]), proc.stderr[-2000:]
+  for text in expected:
+    assert text in errors[0], errors[0]
+
+
+def test_train_with_a_missing_data_folder_prints_one_error_line(tmp_path):
+  proc = run_tool("train.py", "--config", "configs/mnist_conditional.json",
+                  "--set", f"data.path={tmp_path / 'no_mnist'}", "--run-dir", str(tmp_path / "run"))
+  assert_one_error_line(proc, str(tmp_path / "no_mnist"), "is not a folder")
+
+
+def test_train_with_a_file_as_run_dir_prints_one_error_line(tmp_path):
+  run_dir = tmp_path / "a_file"
+  run_dir.write_text("")
+  proc = run_tool("train.py", "--run-dir", str(run_dir))
+  assert_one_error_line(proc, str(run_dir), "not a folder")
+
+
+def test_train_with_a_bad_config_value_prints_one_error_line_and_debug_shows_the_traceback(
+    tmp_path):
+  args = ("--set", "train.max_minutes=abc", "--run-dir", str(tmp_path / "run"))
+  assert_one_error_line(run_tool("train.py", *args), "train.max_minutes must be a number")
+  assert not (tmp_path / "run").exists(), "nothing is written for a bad config"
+  debug = run_tool("train.py", "--debug", *args)
+  assert debug.returncode == cli.USER_ERROR and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize("images", ["0", "-3"])
+def test_evaluate_with_no_images_is_an_argparse_error(tmp_path, images):
+  proc = run_tool("evaluate.py", "--run-dir", str(tmp_path), "--images", images)
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr
+  assert f"argument --images: must be at least 1, got {images}" in proc.stderr
+
+
+# --- cli.run in process ----------------------------------------------------------------
+def test_cli_run_turns_user_errors_into_one_line_and_logs_the_traceback(tmp_path, capsys):
+  log = tmp_path / "train.log"
+  cli.set_log_file(str(log))
+  try:
+    def main(argv):
+      raise data.DataError("mnist: '/x' is not a folder")
+    with pytest.raises(SystemExit) as exit_:
+      cli.run(main, [])
+  finally:
+    cli.set_log_file(None)
+  assert exit_.value.code == cli.USER_ERROR
+  assert capsys.readouterr().err == "error: mnist: '/x' is not a folder\n"
+  assert "Traceback" in log.read_text() and "DataError" in log.read_text()
+
+
+def test_cli_run_lets_bugs_show_their_traceback():
+  def main(argv):
+    return {}["missing"]
+  with pytest.raises(KeyError):
+    cli.run(main, [])
+  with pytest.raises(ModuleNotFoundError):
+    cli.run(lambda argv: __import__("spiral_tf.no_such_module"), [])
