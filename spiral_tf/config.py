@@ -8,7 +8,8 @@ A config file (``configs/*.json``) holds the sections below plus optional
 Layers, applied in order: the defaults below, the file's sections, its
 profile, then every ``--set`` together (one layer, later ones winning). A
 value replaces the one beneath it; a dict value (``data.options``,
-``train.entropy_costs``) replaces the whole dict.
+``train.entropy_costs``) replaces the whole dict, while
+``--set data.options.num_images=10`` changes one entry and keeps the others.
 
 Changing data set: a layer that sets ``data.name`` to another data set and
 does not set ``data.options`` (or ``data.path``) itself resets them to ``{}``
@@ -29,67 +30,25 @@ import collections.abc
 import dataclasses
 import difflib
 import json
-import math
 import os
-import re
 import typing
 from typing import Any, Dict, List, Optional, Tuple
 
-
-class ConfigError(ValueError):
-  """A config file or override is malformed, out of range or names an unknown key."""
-
-
-# --- range checks: each returns None or what the value must be ---------------------------
-def _at_least(low):
-  return lambda v: None if v >= low else f"must be >= {low}"
-
-
-def _positive(v):
-  return None if v > 0 else "must be > 0"
-
-
-def _between(low, high):
-  return lambda v: None if low <= v <= high else f"must be in [{low}, {high}]"
-
-
-def _one_of(*choices):
-  return lambda v: None if v in choices else f"must be one of {list(choices)}"
-
-
-def _each(check, nonempty=True):
-  """A check of every element of a tuple (or value of a dict)."""
-  def each(values):
-    items = list(values.values() if isinstance(values, dict) else values)
-    if nonempty and not items:
-      return "must not be empty"
-    problem = next((p for p in map(check, items) if p), None)
-    return problem and "values " + problem.replace("must ", "must each ", 1)
-  return each
-
-
-def _strategy(v):
-  return None if re.fullmatch(r"default|mirrored|cpu:[1-9]\d*", v) else \
-      "must be 'default', 'mirrored' or 'cpu:N'"
-
-
-def _opt(default, check=None):
-  """A dataclass field with a range check in its metadata."""
-  if isinstance(default, (dict, list)):
-    return dataclasses.field(default_factory=lambda: type(default)(default),
-                             metadata={"check": check})
-  return dataclasses.field(default=default, metadata={"check": check})
+from spiral_tf import config_checks as checks
+from spiral_tf.config_checks import ConfigError  # noqa: F401  (public here)
+from spiral_tf.config_checks import at_least, between, each, one_of, option, positive, \
+    strategy_name
 
 
 @dataclasses.dataclass
 class EnvConfig:
   """The rendering environment: 'libmypaint' painting or 'mujoco_scenes'."""
-  domain: str = _opt("libmypaint", _one_of("libmypaint", "mujoco_scenes"))
-  canvas_size: int = _opt(64, _at_least(2))  # canvas (or MuJoCo render) side in pixels
-  grid_size: int = _opt(32, _at_least(2))
-  episode_length: int = _opt(20, _at_least(1))
-  brush: str = _opt("classic/dry_brush", lambda v: None if v else "must not be empty")
-  brush_sizes: Tuple[float, ...] = _opt((1.0, 2.0, 4.0, 8.0, 12.0, 24.0), _each(_positive))
+  domain: str = option("libmypaint", one_of("libmypaint", "mujoco_scenes"))
+  canvas_size: int = option(64, at_least(2))  # canvas (or MuJoCo render) side in pixels
+  grid_size: int = option(32, at_least(2))
+  episode_length: int = option(20, at_least(1))
+  brush: str = option("classic/dry_brush", lambda v: None if v else "must not be empty")
+  brush_sizes: Tuple[float, ...] = option((1.0, 2.0, 4.0, 8.0, 12.0, 24.0), each(positive))
   use_color: bool = False
   use_pressure: bool = True
   shadows: bool = False               # mujoco_scenes only
@@ -102,8 +61,8 @@ class DataConfig:
   path: Optional[str] = None
   # Extra keyword arguments of the loader (e.g. synthetic num_images), checked
   # against spiral_tf.data.loader_options(name).
-  options: Dict[str, Any] = _opt({})
-  eval_images: int = _opt(64, _at_least(1))
+  options: Dict[str, Any] = option({})
+  eval_images: int = option(64, at_least(1))
 
 
 class _KeywordSection(collections.abc.Mapping):
@@ -139,19 +98,19 @@ BUILDER_ARGUMENTS = {"policy": ("name", "spatial_components"),
 class PolicyConfig(_KeywordSection):
   """Keyword arguments of agents.policy.PolicyNetwork but BUILDER_ARGUMENTS (same defaults)."""
   SECTION = "policy"
-  conv_channels: int = _opt(32, _at_least(1))
-  num_residual_blocks: int = _opt(8, _at_least(0))
-  residual_channels: int = _opt(32, _at_least(1))
-  encoder_output_size: int = _opt(8, _at_least(1))
-  embed_dim: int = _opt(16, _at_least(1))
-  conditioning_hidden: Tuple[int, ...] = _opt((64, 32), _each(_positive, nonempty=False))
-  noise_dim: int = _opt(10, _at_least(0))
-  torso_size: int = _opt(256, _at_least(1))
-  core_size: int = _opt(256, _at_least(1))
-  head_mlp_hidden: Tuple[int, ...] = _opt((16, 32), _each(_positive, nonempty=False))
-  spatial_head: str = _opt("conv", _one_of("conv", "dense"))
-  decoder_channels: int = _opt(32, _at_least(1))
-  decoder_residual_blocks: int = _opt(8, _at_least(0))
+  conv_channels: int = option(32, at_least(1))
+  num_residual_blocks: int = option(8, at_least(0))
+  residual_channels: int = option(32, at_least(1))
+  encoder_output_size: int = option(8, at_least(1))
+  embed_dim: int = option(16, at_least(1))
+  conditioning_hidden: Tuple[int, ...] = option((64, 32), each(positive, nonempty=False))
+  noise_dim: int = option(10, at_least(0))
+  torso_size: int = option(256, at_least(1))
+  core_size: int = option(256, at_least(1))
+  head_mlp_hidden: Tuple[int, ...] = option((16, 32), each(positive, nonempty=False))
+  spatial_head: str = option("conv", one_of("conv", "dense"))
+  decoder_channels: int = option(32, at_least(1))
+  decoder_residual_blocks: int = option(8, at_least(0))
   blind: bool = False
 
 
@@ -159,8 +118,8 @@ class PolicyConfig(_KeywordSection):
 class CriticConfig(_KeywordSection):
   """Keyword arguments of agents.critic.Critic but BUILDER_ARGUMENTS (same defaults)."""
   SECTION = "critic"
-  channels: Tuple[int, ...] = _opt((64, 128, 256, 512), _each(_positive))
-  leaky_slope: float = _opt(0.2, _at_least(0.0))
+  channels: Tuple[int, ...] = option((64, 128, 256, 512), each(positive))
+  leaky_slope: float = option(0.2, at_least(0.0))
   layer_norm: bool = False
 
 
@@ -168,48 +127,48 @@ class CriticConfig(_KeywordSection):
 class TrainConfig:
   """The training system: actors, learners, rewards, schedule."""
   conditional: bool = True
-  reward: str = _opt("l2", _one_of("l2", "critic"))
+  reward: str = option("l2", one_of("l2", "critic"))
   # Potential-based shaping of the l2 reward: per-step reward = score(c_t) -
   # score(c_{t-1}). The return telescopes to the final score minus the blank
   # canvas' score, so the optimum is unchanged, but credit reaches the step
   # that earned it. Not applied to the critic reward (it sees final renders only).
   shaped_reward: bool = True
-  reward_scale: float = _opt(1.0, _positive)
+  reward_scale: float = option(1.0, positive)
   # 'running': divide the (scaled) reward by the running standard deviation
   # of episode returns; needed for the critic reward, whose scale is arbitrary.
-  reward_normalization: str = _opt("none", _one_of("none", "running"))
-  new_stroke_penalty: float = _opt(0.0, _at_least(0.0))
-  empty_canvas_penalty: float = _opt(0.0, _at_least(0.0))
-  color_emd_weight: float = _opt(0.0, _at_least(0.0))
-  batch_size: int = _opt(64, _at_least(1))
-  policy_learning_rate: float = _opt(3e-4, _positive)
-  policy_max_grad_norm: float = _opt(40.0, _positive)
-  discount: float = _opt(1.0, _between(0.0, 1.0))
-  baseline_cost: float = _opt(0.5, _at_least(0.0))
-  entropy_cost: float = _opt(0.01, _at_least(0.0))
+  reward_normalization: str = option("none", one_of("none", "running"))
+  new_stroke_penalty: float = option(0.0, at_least(0.0))
+  empty_canvas_penalty: float = option(0.0, at_least(0.0))
+  color_emd_weight: float = option(0.0, at_least(0.0))
+  batch_size: int = option(64, at_least(1))
+  policy_learning_rate: float = option(3e-4, positive)
+  policy_max_grad_norm: float = option(40.0, positive)
+  discount: float = option(1.0, between(0.0, 1.0))
+  baseline_cost: float = option(0.5, at_least(0.0))
+  entropy_cost: float = option(0.01, at_least(0.0))
   # Per-component overrides; the move/paint flag needs a larger bonus or the
   # agent collapses to never painting (DESIGN.md, "the trap"). Component names
   # depend on the environment, so the builder checks them.
-  entropy_costs: Dict[str, float] = _opt({"flag": 0.2}, _each(_at_least(0.0), nonempty=False))
-  critic_learning_rate: float = _opt(1e-4, _positive)
-  critic_beta1: float = _opt(0.5, _between(0.0, 0.999))
-  critic_updates_per_step: int = _opt(1, _at_least(0))
-  gradient_penalty_weight: float = _opt(10.0, _at_least(0.0))
-  centering_weight: float = _opt(1e-3, _at_least(0.0))
-  replay_batches: int = _opt(20, _at_least(1))
-  num_actors: int = _opt(2, _at_least(1))
-  envs_per_actor: int = _opt(16, _at_least(1))
-  weight_sync_interval: int = _opt(1, _at_least(1))  # episodes between weight fetches
-  max_actor_restarts: int = _opt(10, _at_least(0))
-  strategy: str = _opt("default", _strategy)  # 'default', 'mirrored', 'cpu:N' (N logical CPUs)
-  max_steps: int = _opt(0, _at_least(0))     # agent steps (frames); 0 = no limit
-  max_minutes: float = _opt(30.0, _at_least(0.0))  # 0 = no limit
-  eval_every_minutes: float = _opt(2.0, _at_least(0.0))
-  checkpoint_every_minutes: float = _opt(5.0, _at_least(0.0))
-  summary_every_steps: int = _opt(20, _at_least(1))
-  learner_threads: int = _opt(1, _at_least(0))  # 0 = TensorFlow's default
-  actor_threads: int = _opt(1, _at_least(0))
-  seed: int = _opt(0, _at_least(0))
+  entropy_costs: Dict[str, float] = option({"flag": 0.2}, each(at_least(0.0), nonempty=False))
+  critic_learning_rate: float = option(1e-4, positive)
+  critic_beta1: float = option(0.5, between(0.0, 0.999))
+  critic_updates_per_step: int = option(1, at_least(0))
+  gradient_penalty_weight: float = option(10.0, at_least(0.0))
+  centering_weight: float = option(1e-3, at_least(0.0))
+  replay_batches: int = option(20, at_least(1))
+  num_actors: int = option(2, at_least(1))
+  envs_per_actor: int = option(16, at_least(1))
+  weight_sync_interval: int = option(1, at_least(1))  # episodes between weight fetches
+  max_actor_restarts: int = option(10, at_least(0))
+  strategy: str = option("default", strategy_name)  # 'default', 'mirrored', 'cpu:N' (N CPUs)
+  max_steps: int = option(0, at_least(0))     # agent steps (frames); 0 = no limit
+  max_minutes: float = option(30.0, at_least(0.0))  # 0 = no limit
+  eval_every_minutes: float = option(2.0, at_least(0.0))
+  checkpoint_every_minutes: float = option(5.0, at_least(0.0))
+  summary_every_steps: int = option(20, at_least(1))
+  learner_threads: int = option(1, at_least(0))  # 0 = TensorFlow's default
+  actor_threads: int = option(1, at_least(0))
+  seed: int = option(0, at_least(0))
 
 
 @dataclasses.dataclass
@@ -242,57 +201,6 @@ def _unknown(key: str, valid, where: str) -> ConfigError:
   return ConfigError(f"unknown config key {where}{key!r}{hint}; valid keys: {sorted(valid)}")
 
 
-def check_type(value, kind, where: str):
-  """``value`` as the annotation ``kind`` says (lists become tuples, ints floats); ConfigError if not."""
-  origin, args = typing.get_origin(kind), typing.get_args(kind)
-  if kind is Any:
-    return value
-  if origin is typing.Union:  # Optional[X]
-    if value is None and type(None) in args:
-      return None
-    return check_type(value, next(a for a in args if a is not type(None)), where)
-  if kind is bool:
-    if not isinstance(value, bool):
-      raise ConfigError(f"{where} must be true or false, got {value!r}")
-    return value
-  if kind is int:
-    if isinstance(value, bool) or not isinstance(value, int):
-      raise ConfigError(f"{where} must be an integer, got {value!r}")
-    return value
-  if kind is float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-      raise ConfigError(f"{where} must be a number, got {value!r}")
-    if not math.isfinite(value):
-      raise ConfigError(f"{where} must be a finite number, got {value!r}")
-    return float(value)
-  if kind is str:
-    if not isinstance(value, str):
-      raise ConfigError(f"{where} must be a string, got {value!r}")
-    return value
-  if origin in (tuple, list, collections.abc.Sequence) or kind in (tuple, list):
-    if not isinstance(value, (list, tuple)):
-      raise ConfigError(f"{where} must be a list, got {value!r}")
-    if args and args[-1] is not Ellipsis and len(args) != len(value):
-      raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
-    element = lambda i: args[0] if len(args) == 1 or args[-1] is Ellipsis else args[i]
-    return tuple(check_type(v, element(i), f"{where}[{i}]") if args else v
-                 for i, v in enumerate(value))
-  if origin in (dict, collections.abc.Mapping) or kind is dict:
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-      raise ConfigError(f"{where} must be an object with string keys, got {value!r}")
-    return {k: check_type(v, args[1], f"{where}.{k}") if args else v for k, v in value.items()}
-  return value  # an annotation we do not check (e.g. a class)
-
-
-def _check_field(section, field: dataclasses.Field, hints, where: str):
-  value = check_type(getattr(section, field.name), hints[field.name], where)
-  check = field.metadata.get("check")
-  problem = check(value) if check and value is not None else None
-  if problem:
-    raise ConfigError(f"{where} {problem}, got {value!r}")
-  setattr(section, field.name, value)
-
-
 def _merge_section(obj, values: Dict[str, Any], section: str):
   fields = {f.name: f for f in dataclasses.fields(obj)}
   hints = typing.get_type_hints(type(obj))
@@ -300,7 +208,7 @@ def _merge_section(obj, values: Dict[str, Any], section: str):
     if key not in fields:
       raise _unknown(key, fields, f"{section}.")
     setattr(obj, key, value)
-    _check_field(obj, fields[key], hints, f"{section}.{key}")
+    checks.check_field(obj, fields[key], hints, f"{section}.{key}")
 
 
 def apply(config: Config, values: Dict[str, Any]) -> Config:
@@ -309,7 +217,7 @@ def apply(config: Config, values: Dict[str, Any]) -> Config:
     raise ConfigError(f"a config must be a JSON object, got {values!r}")
   for key, value in values.items():
     if key == "name":
-      config.name = check_type(value, str, "name")
+      config.name = checks.check_type(value, str, "name")
     elif key in _SECTIONS:
       if not isinstance(value, dict):
         raise ConfigError(f"config section {key!r} must be an object, got {value!r}")
@@ -368,8 +276,19 @@ def load(path: str, profile: Optional[str] = "cpu", overrides: List[str] = ()) -
       raise ConfigError(f"config {path!r} has no profile {profile!r}; it has {sorted(profiles)}")
     apply(config, profiles[profile])
   layer: Dict[str, Any] = {}
+  deep = set()  # (section, key) of overrides such as data.options.num_images=10
   for text in overrides:
-    _deep_merge(layer, parse_override(text))
+    override = parse_override(text)
+    _deep_merge(layer, override)
+    section, = override
+    if isinstance(override[section], dict) and len(text.split("=", 1)[0].split(".")) > 2:
+      deep.add((section, next(iter(override[section]))))
+  for section, key in deep:  # one entry of a dict: the rest of the dict stays
+    current = getattr(getattr(config, section, None), key, None)
+    new_data_set = section == "data" and layer["data"].get("name", config.data.name) != \
+        config.data.name
+    if isinstance(current, dict) and not new_data_set:
+      layer[section][key] = _deep_merge(json.loads(json.dumps(current)), layer[section][key])
   apply(config, layer)
   validate(config)
   return config
@@ -389,12 +308,12 @@ def _check_data_options(data: DataConfig):
   for key, value in data.options.items():
     if key not in accepted:
       raise _unknown(key, accepted, f"data.options (of the {data.name!r} loader) ")
-    data.options[key] = check_type(value, accepted[key], f"data.options.{key}")
+    data.options[key] = checks.check_type(value, accepted[key], f"data.options.{key}")
 
 
 def validate(config: Config):
   """Checks every value's type and range, and the rules across sections."""
-  check_type(config.name, str, "name")
+  checks.check_type(config.name, str, "name")
   for name, cls in _SECTIONS.items():
     section = getattr(config, name)
     if not isinstance(section, cls):
@@ -402,7 +321,7 @@ def validate(config: Config):
                         f"{type(section).__name__}")
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(section):
-      _check_field(section, field, hints, f"{name}.{field.name}")
+      checks.check_field(section, field, hints, f"{name}.{field.name}")
   e, t = config.env, config.train
   if e.domain == "libmypaint" and e.grid_size > e.canvas_size:
     raise ConfigError(f"env.grid_size ({e.grid_size}) must be <= env.canvas_size "

@@ -144,3 +144,14 @@ def test_old_config_json_with_partial_policy_and_critic_still_loads():
   old["train"]["max_minutes"] = "abc"
   with pytest.raises(config_lib.ConfigError, match="train.max_minutes"):
     config_lib.from_dict(old)
+
+
+def test_an_override_of_one_option_keeps_the_other_options():
+  cfg = config_lib.load(DEFAULT, "cpu", ["data.options.num_images=10"])
+  assert cfg.data.options == {"num_images": 10, "strokes": (1, 3), "seed": 0}
+  cfg = config_lib.load(DEFAULT, "cpu", ['data.options={"num_images": 10}'])
+  assert cfg.data.options == {"num_images": 10}, "a whole dict replaces the dict"
+  cfg = config_lib.load(DEFAULT, "cpu", ["train.entropy_costs.end=0.05"])
+  assert cfg.train.entropy_costs == {"flag": 0.2, "end": 0.05}
+  cfg = config_lib.load(DEFAULT, "cpu", ["data.name=mnist", "data.options.with_labels=true"])
+  assert cfg.data.options == {"with_labels": True}, "a new data set starts from no options"
