@@ -204,3 +204,16 @@ def test_cli_run_lets_bugs_show_their_traceback():
     cli.run(main, [])
   with pytest.raises(ModuleNotFoundError):
     cli.run(lambda argv: __import__("spiral_tf.no_such_module"), [])
+
+
+def test_truncated_celeba_face_is_a_data_error_naming_it(tmp_path):
+  faces = tmp_path / "img_align_celeba"
+  faces.mkdir()
+  for i in range(1, 4):
+    pixels = np.random.default_rng(i).integers(0, 256, (218, 178, 3), np.uint8)
+    Image.fromarray(pixels).save(faces / f"{i:06d}.jpg", quality=90)
+  data.load("celeba", str(tmp_path), split="all")  # complete files load
+  whole = (faces / "000002.jpg").read_bytes()
+  (faces / "000002.jpg").write_bytes(whole[:len(whole) // 2])
+  with pytest.raises(data.DataError, match=r"000002\.jpg: truncated image"):
+    data.load("celeba", str(tmp_path), split="all")

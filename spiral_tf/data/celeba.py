@@ -67,11 +67,12 @@ def list_files(path: str, split: str = "train") -> List[str]:
 
 
 def _check(path: str):
-  """Reads the header only: a wrong file fails here, naming itself, not deep in tf.data."""
+  """Reads the header and the tail only: a wrong file fails here, naming itself, not in tf.data."""
   with images_lib.open_image(path, path) as image:
     if image.size != IMAGE_SIZE:
       raise DataError(f"{path}: image is {image.size[0]}x{image.size[1]}; expected the "
                       f"aligned CelebA size {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}")
+  images_lib.check_complete(path)
 
 
 def load(path: str, split: str = "train", size: int = 64,
