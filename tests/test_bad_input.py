@@ -217,3 +217,14 @@ def test_truncated_celeba_face_is_a_data_error_naming_it(tmp_path):
   (faces / "000002.jpg").write_bytes(whole[:len(whole) // 2])
   with pytest.raises(data.DataError, match=r"000002\.jpg: truncated image"):
     data.load("celeba", str(tmp_path), split="all")
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(num_images=-5), "num_images must be >= 1"),
+    (dict(seed=-1), "seed >= 0"),
+    (dict(max_brush_radius=0.0), "max_brush_radius must be > 0"),
+    (dict(strokes=(3, 1)), "min_strokes <= max_strokes"),
+])
+def test_bad_synthetic_options_name_the_option(options, message):
+  with pytest.raises(ValueError, match=message):
+    data.load("synthetic", size=16, grid_size=8, episode_length=6, **options)

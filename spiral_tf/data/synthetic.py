@@ -87,6 +87,11 @@ def render(env: libmypaint_env.LibMyPaintEnv, program: Sequence[dict]) -> np.nda
 
 @functools.lru_cache(maxsize=4)
 def _generate(config: SyntheticConfig) -> SyntheticData:
+  if config.num_images < 1 or config.seed < 0:
+    raise ValueError(f"synthetic: num_images must be >= 1 and seed >= 0, got "
+                     f"{config.num_images} and {config.seed}")
+  if config.max_brush_radius is not None and not config.max_brush_radius > 0:
+    raise ValueError(f"synthetic: max_brush_radius must be > 0, got {config.max_brush_radius}")
   if not 1 <= config.min_strokes <= config.max_strokes:
     raise ValueError(f"strokes must satisfy 1 <= min_strokes <= max_strokes, got "
                      f"{config.min_strokes}, {config.max_strokes}")
