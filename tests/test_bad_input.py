@@ -228,3 +228,18 @@ def test_truncated_celeba_face_is_a_data_error_naming_it(tmp_path):
 def test_bad_synthetic_options_name_the_option(options, message):
   with pytest.raises(ValueError, match=message):
     data.load("synthetic", size=16, grid_size=8, episode_length=6, **options)
+
+
+def test_truncated_mujoco_scenes_image_is_a_data_error_naming_it(tmp_path):
+  from spiral_tf.data import mujoco_scenes as scenes_data  # pylint: disable=g-import-not-at-top
+  from spiral_tf.envs import mujoco_scenes  # noqa: F401  (loads OSMesa the safe way first)
+  root = str(tmp_path / "scenes")
+  scenes_data.generate_dataset(root, num_train=3, num_test=2, image_size=16, shard_size=4)
+  bad = scenes_data.list_scenes(root, "test")[1].path
+  with open(bad, "rb") as f:
+    whole = f.read()
+  with open(bad, "wb") as f:
+    f.write(whole[:len(whole) // 2])
+  data.load("mujoco_scenes", root, split="train", size=16)  # the other split is intact
+  with pytest.raises(data.DataError, match=rf"{bad}: truncated image"):
+    data.load("mujoco_scenes", root, split="test", size=16)

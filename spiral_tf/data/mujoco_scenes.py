@@ -29,6 +29,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 from PIL import Image
 
+from spiral_tf import files
 from spiral_tf.data import images as images_lib
 
 FORMAT = "spiral_tf.mujoco_scenes/1"
@@ -96,7 +97,7 @@ def generate_dataset(root: str,
       splits[split] = dict(num_scenes=count, num_shards=num_shards)
   metadata = dict(format=FORMAT, splits=splits, object_types=list(env_lib.OBJECT_TYPES),
                   object_ranges=dict(env_lib.OBJECT_RANGES), **settings)
-  _write_json_atomically(os.path.join(root, METADATA), metadata)
+  files.write_json(os.path.join(root, METADATA), metadata)
   return metadata
 
 
@@ -138,13 +139,6 @@ def _check_existing_shard(path, split, indices, settings):
         f"{path} holds a shard made with other settings ({info.get('settings')}, "
         f"{len(have)} scenes); expected {settings} with scenes {indices.start}..{indices.stop - 1}"
         f" of {split!r}. Use a fresh output folder.")
-
-
-def _write_json_atomically(path, value):
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=1)
-  os.replace(tmp, path)
 
 
 def _read_json(path):
@@ -230,6 +224,8 @@ def load(path: str, split: str = "train", size: int = 64, channels: Optional[int
   splits = sorted(meta["splits"], key=SPLIT_IDS.get) if split == "all" else [split]
   records = [r for s in splits for r in list_scenes(path, s)]
   images_lib.require_nonempty(len(records), "mujoco_scenes", split, path)
+  for record in records:  # a damaged file fails here, naming itself, not inside tf.data
+    images_lib.check_complete(record.path)
   stored = int(meta["image_size"])
 
   def decode(file, index):
