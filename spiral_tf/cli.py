@@ -13,9 +13,9 @@ Usage in a tool::
 A user error (a bad config or data file, a missing or unwritable path, an
 invalid value) prints ``error: <message>`` on stderr and exits with
 ``USER_ERROR`` (2, argparse's code for bad usage); its traceback is shown only
-with ``--debug``, and appended to the run's log file once a tool has named one
-(``set_log_file``). Anything else is a bug: Python's traceback and exit
-code 1, as usual.
+with ``--debug``. Anything else is a bug: Python's traceback and exit code 1,
+as usual. Both tracebacks are appended to the run's log file once a tool has
+named one (``set_log_file``).
 """
 import argparse
 import datetime
@@ -110,4 +110,7 @@ def run(main: Callable[[Optional[Sequence[str]]], Optional[int]],
       sys.stderr.write(details)
     print(f"error: {describe(e)}", file=sys.stderr)
     sys.exit(USER_ERROR)
+  except Exception:  # a bug: its traceback goes to the log too, and to stderr as usual
+    _append_to_log(traceback.format_exc())
+    raise
   sys.exit(code or 0)

@@ -197,11 +197,16 @@ def test_cli_run_turns_user_errors_into_one_line_and_logs_the_traceback(tmp_path
   assert "Traceback" in log.read_text() and "DataError" in log.read_text()
 
 
-def test_cli_run_lets_bugs_show_their_traceback():
+def test_cli_run_lets_bugs_show_their_traceback_and_logs_it(tmp_path):
   def main(argv):
     return {}["missing"]
-  with pytest.raises(KeyError):
-    cli.run(main, [])
+  cli.set_log_file(str(tmp_path / "train.log"))
+  try:
+    with pytest.raises(KeyError):
+      cli.run(main, [])
+  finally:
+    cli.set_log_file(None)
+  assert "KeyError: 'missing'" in (tmp_path / "train.log").read_text()
   with pytest.raises(ModuleNotFoundError):
     cli.run(lambda argv: __import__("spiral_tf.no_such_module"), [])
 
