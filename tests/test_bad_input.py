@@ -69,6 +69,18 @@ def test_bad_image_in_a_folder_is_a_data_error_naming_it_in_either_split(tmp_pat
   assert str(bad) in str(err.value) and "replace or remove" in str(err.value)
 
 
+@pytest.mark.parametrize("kind", sorted(BAD_IMAGES))
+def test_large_folders_still_name_a_bad_image_from_its_header_or_tail(tmp_path, monkeypatch,
+                                                                      kind):
+  monkeypatch.setattr(folder, "FULL_CHECK_LIMIT", 1)
+  for k in range(3):
+    (tmp_path / f"good_{k}.png").write_bytes(png_bytes(k))
+  ext, content = BAD_IMAGES[kind]
+  (tmp_path / f"bad.{ext}").write_bytes(content)
+  with pytest.raises(data.DataError, match=rf"{tmp_path / f'bad.{ext}'}: "):
+    data.load("folder", str(tmp_path), split="all", size=16)
+
+
 def test_empty_image_folder_is_a_data_error_saying_what_it_expects(tmp_path):
   (tmp_path / "notes.txt").write_text("no images here")
   with pytest.raises(data.DataError, match=rf"{tmp_path}: no images; expected PNG/JPEG"):

@@ -17,6 +17,10 @@ from spiral_tf.data.images import DataError
 
 SPLITS = ("train", "test", "all")
 TEST_BUCKETS = (90, 100)
+# Up to this many files a split is decoded once at load, in every process that
+# loads it (0.2 ms a 64-pixel PNG, 1 ms a 178x218 JPEG on this 2-core machine:
+# at most 5 s); beyond, only each file's header and tail are read.
+FULL_CHECK_LIMIT = 5000
 
 
 def list_files(path: str, split: str = "train") -> List[str]:
@@ -46,9 +50,14 @@ def load(path: str, split: str = "train", size: int = 64,
   channels = images_lib.check_channels(channels, 3)
   files = list_files(path, split)
   images_lib.require_nonempty(len(files), "folder", split, path)
-  # Every file of the split is decoded once here (folders are small): a bad
-  # file fails now, naming itself, not inside tf.data in an actor process.
-  images_lib.check_decodable(files, files)
+  # A bad file fails now, naming itself, not inside tf.data in an actor process:
+  # small folders are decoded once; large ones have each header and tail read.
+  if len(files) <= FULL_CHECK_LIMIT:
+    images_lib.check_decodable(files, files)
+  else:
+    for f in files:
+      images_lib.open_image(f, f).close()
+      images_lib.check_complete(f)
   return images_lib.decoded_dataset(files, files, "RGB").map(
       lambda image: images_lib.to_canvas(image, size, channels),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
