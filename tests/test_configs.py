@@ -10,7 +10,7 @@ import pytest
 from spiral_tf import config as config_lib
 from spiral_tf.agents import critic as critic_lib
 from spiral_tf.agents import policy as policy_lib
-from spiral_tf.training import builder as experiment
+from spiral_tf.training import builder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.json")))
@@ -20,12 +20,12 @@ CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.json")))
 @pytest.mark.parametrize("profile", ["cpu", "paper"])
 def test_shipped_config_loads_and_builds_its_networks(path, profile):
   cfg = config_lib.load(path, profile)
-  env = experiment.make_env(cfg)
-  policy = experiment.make_policy(cfg, env)
+  env = builder.make_env(cfg)
+  policy = builder.make_policy(cfg, env)
   assert policy.components == tuple(env.action_spec())
   assert policy.conditional == cfg.train.conditional
   if cfg.train.reward == "critic" or profile == "cpu":
-    critic = experiment.make_critic(cfg, env)
+    critic = builder.make_critic(cfg, env)
     assert critic.count_params() > 0
   env.close()
 
