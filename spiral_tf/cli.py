@@ -21,6 +21,7 @@ import argparse
 import datetime
 import os
 import sys
+import tempfile
 import traceback
 from typing import Callable, Optional, Sequence, Tuple, Type
 
@@ -28,6 +29,55 @@ USER_ERROR = 2
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 _log_file: Optional[str] = None
+_console = None  # the real stderr while library output is captured
+
+
+class UserError(ValueError):
+  """A tool's own user error (wraps a library error that is not a ValueError)."""
+
+
+class LibraryOutput:
+  """Sends what libraries print (TensorFlow's C++ log, CUDA stubs, gym's notice) to a file.
+
+  From ``capture()`` on, file descriptor 2 and ``sys.stderr`` go to a
+  temporary file, so spawned actor processes inherit it too; ``to_log(path)``
+  moves what was captured into the run's log file and sends the rest there.
+  The console keeps the tool's own lines (stdout) and its errors (``console()``).
+  """
+
+  def __init__(self):
+    self._file = None
+
+  def capture(self):
+    global _console
+    _console = os.fdopen(os.dup(2), "w", buffering=1)
+    self._file = tempfile.TemporaryFile("w+")
+    self._redirect(self._file)
+    return self
+
+  def to_log(self, path: str):
+    """Appends the captured output to ``path`` and sends later output there too."""
+    log = open(path, "a", buffering=1)  # pylint: disable=consider-using-with
+    captured, self._file = self._file, log
+    if captured is not None:
+      captured.flush()
+      captured.seek(0)
+      log.write(captured.read())
+    self._redirect(log)
+    if captured is not None:
+      captured.close()
+    set_log_file(path)
+
+  @staticmethod
+  def _redirect(stream):
+    sys.stderr.flush()
+    os.dup2(stream.fileno(), 2)
+    sys.stderr = stream
+
+
+def console():
+  """Where a tool's errors go: the real stderr, also while library output is captured."""
+  return _console if _console is not None else sys.stderr
 
 
 def user_error_types() -> Tuple[Type[BaseException], ...]:
@@ -99,7 +149,7 @@ def run(main: Callable[[Optional[Sequence[str]]], Optional[int]],
   try:
     code = main() if argv is None else main(argv)
   except KeyboardInterrupt:
-    print("interrupted", file=sys.stderr)
+    print("interrupted", file=console())
     sys.exit(INTERRUPTED)
   except user_error_types() + tuple(user_errors) as e:  # pylint: disable=catching-non-exception
     if isinstance(e, ModuleNotFoundError) and not isinstance(e, tuple(user_errors)):
@@ -107,10 +157,11 @@ def run(main: Callable[[Optional[Sequence[str]]], Optional[int]],
     details = traceback.format_exc()
     _append_to_log(details)
     if debug:
-      sys.stderr.write(details)
-    print(f"error: {describe(e)}", file=sys.stderr)
+      console().write(details)
+    print(f"error: {describe(e)}", file=console())
     sys.exit(USER_ERROR)
   except Exception:  # a bug: its traceback goes to the log too, and to stderr as usual
     _append_to_log(traceback.format_exc())
-    raise
+    console().write(traceback.format_exc())
+    sys.exit(1)
   sys.exit(code or 0)

@@ -10,7 +10,8 @@ from spiral_tf.envs import brushes
 from spiral_tf.envs import canvas as canvas_lib
 from spiral_tf.envs import libmypaint_ffi
 from spiral_tf.envs import specs
-from spiral_tf.envs.libmypaint_env import LibMyPaintEnv, batched, random_action
+from spiral_tf.envs.libmypaint_env import LibMyPaintEnv, random_action
+from spiral_tf.envs.program_env import batched
 
 GRID, CANVAS = 32, 64
 
@@ -294,7 +295,7 @@ def test_final_reward_fn_scores_the_last_canvas_only():
 
 def test_batched_environments_step_together_like_single_ones():
   make = lambda: LibMyPaintEnv(canvas_size=32, grid_size=16, episode_length=3)
-  batch = batched(make, 3)
+  batch = batched([make() for _ in range(3)])
   batch.reset()
   single = make()
   rng = np.random.default_rng(0)

@@ -11,18 +11,25 @@ from tf_agents.specs import array_spec
 from spiral_tf.agents import critic as critic_lib
 from spiral_tf.agents import export as export_lib
 from spiral_tf.agents import policy as policy_lib
+from spiral_tf.envs import action_rules
 from spiral_tf.envs import specs
 
 CANVAS = 16
 GRID = 8
 TINY = dict(conv_channels=8, num_residual_blocks=1, residual_channels=8, torso_size=32,
             core_size=32, decoder_channels=8, decoder_residual_blocks=1, embed_dim=4,
-            conditioning_hidden=(16, 8), head_mlp_hidden=(8, 16))
+            conditioning_hidden=(16, 8), head_mlp_hidden=(8, 16),
+            spatial_components=("end", "control", "location"))
 LIBMYPAINT_COUNTS = collections.OrderedDict(
     flag=2, end=GRID ** 2, control=GRID ** 2, size=6, pressure=10)
 # MuJoCo Scenes: kind 0 add / 1 modify last / 2 skip; location on a 16x16 grid.
 MUJOCO_COUNTS = collections.OrderedDict(
     kind=3, type=4, location=256, size=3, red=4, green=4, blue=4)
+# The environments' rules (after a move only flag and end matter; after a skip only kind).
+LIBMYPAINT_RULES = action_rules.ActionRules(tuple(LIBMYPAINT_COUNTS), "flag", 0, ("flag", "end"),
+                                            ("end", "control"), True)
+MUJOCO_RULES = action_rules.ActionRules(tuple(MUJOCO_COUNTS), "kind", 2, ("kind",),
+                                        ("location",), False)
 
 
 def make_specs(counts=LIBMYPAINT_COUNTS, conditional=False, channels=1):
@@ -132,7 +139,7 @@ def test_unroll_log_probs_equal_those_of_step_when_sampling_the_same_actions():
     out, state = policy.step(obs, state, noise, seed=tf.constant([t, 7]))
     trajectory.append((obs, out))
     prev = np.stack([out.actions[c] for c in policy.components], -1)
-    mask = policy_lib.component_masks(out.actions, policy.components).numpy()
+    mask = LIBMYPAINT_RULES.masks(out.actions).numpy()
   observations = tf.nest.map_structure(lambda *x: np.stack(x), *[o for o, _ in trajectory])
   sampled = tf.nest.map_structure(lambda *x: np.stack(x), *[o for _, o in trajectory])
   unrolled, final_state = policy.unroll(observations, sampled.actions,
@@ -149,8 +156,8 @@ def test_masked_previous_action_components_have_no_effect():
   rng = np.random.default_rng(4)
   obs = random_observation(policy, rng, batch=4)
   noise = policy.sample_noise(4, seed=[1, 1])
-  obs["action_mask"] = policy_lib.component_masks(
-      {"flag": np.zeros(4, np.int32)}, policy.components).numpy()  # after a move
+  obs["action_mask"] = LIBMYPAINT_RULES.masks(
+      {"flag": np.zeros(4, np.int32)}).numpy()  # after a move
   other = dict(obs, prev_action=obs["prev_action"].copy())
   other["prev_action"][:, 2:] = (other["prev_action"][:, 2:] + 1) % 6  # control, size, pressure
   assert_nested_equal(greedy_outputs(policy, obs, noise), greedy_outputs(policy, other, noise))
@@ -160,15 +167,14 @@ def test_masked_previous_action_components_have_no_effect():
                          greedy_outputs(policy, other, noise)[0].baseline)
 
 
-def test_component_masks_follow_the_move_and_skip_rules():
-  masks = policy_lib.component_masks({"flag": np.array([[0, 1]])}, tuple(LIBMYPAINT_COUNTS))
+def test_action_masks_follow_the_move_and_skip_rules():
+  masks = LIBMYPAINT_RULES.masks({"flag": np.array([[0, 1]])})
   np.testing.assert_array_equal(masks, [[[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]])
-  masks = policy_lib.component_masks({"kind": np.array([2, 0, 1])}, tuple(MUJOCO_COUNTS),
-                                     move_components=("kind",), flag="kind", move_value=2)
+  masks = MUJOCO_RULES.masks({"kind": np.array([2, 0, 1])})
   np.testing.assert_array_equal(masks[:, :3], [[1, 0, 0], [1, 1, 1], [1, 1, 1]])
-  log_probs = {c: np.full([3], -1.0, np.float32) for c in MUJOCO_COUNTS}
-  np.testing.assert_allclose(policy_lib.sum_components(log_probs, tuple(MUJOCO_COUNTS), masks),
-                             [-1.0, -7.0, -7.0])
+  np.testing.assert_array_equal(MUJOCO_RULES.acted({"kind": np.array([2, 0, 1])}), [0, 1, 1])
+  programs = [[{"flag": 1}, {"flag": 0}, {"flag": 1}], [{"flag": 0}]]
+  np.testing.assert_array_equal(LIBMYPAINT_RULES.strokes_per_program(programs), [2, 0])
 
 
 def test_blind_policy_ignores_the_canvas_and_sighted_policy_does_not():
@@ -303,7 +309,7 @@ def test_every_policy_variable_gets_a_gradient_from_an_unrolled_loss():
   actions = {c: np.zeros((1, 4), np.int32) for c in policy.components}
   with tf.GradientTape() as tape:
     out = policy.unroll(obs, actions, policy.initial_state(4), policy.sample_noise(4))
-    loss = -tf.reduce_sum(policy_lib.sum_components(out.log_probs, policy.components))
+    loss = -tf.reduce_sum(tf.add_n([out.log_probs[c] for c in policy.components]))
     loss += tf.reduce_sum(out.baseline ** 2)
   grads = tape.gradient(loss, policy.trainable_variables)
   missing = [v.name for v, g in zip(policy.trainable_variables, grads) if g is None]

@@ -5,6 +5,7 @@ import tf_keras as keras
 
 from spiral_tf.agents import policy as policy_lib
 from spiral_tf.envs.libmypaint_env import LibMyPaintEnv
+from spiral_tf.losses import rewards as rewards_lib
 from spiral_tf.training import policy_learner as learner_lib
 
 T, B, S = 3, 8, 16
@@ -16,9 +17,12 @@ def make_learner(**kwargs):
   policy = policy_lib.PolicyNetwork(
       env.observation_spec(), env.action_spec(), conv_channels=4, num_residual_blocks=1,
       residual_channels=4, torso_size=8, core_size=8, spatial_head="dense",
-      conditioning_hidden=(8, 4), head_mlp_hidden=(4, 8))
+      conditioning_hidden=(8, 4), head_mlp_hidden=(4, 8),
+      spatial_components=env.action_rules.spatial_components)
+  costs = {k: 0.01 for k in env.action_rules.components}
   return learner_lib.PolicyLearner(policy, keras.optimizers.Adam(1e-3), tf.distribute.get_strategy(),
-                                   entropy_costs={}, **kwargs)
+                                   score_fn=rewards_lib.l2_reward, rules=env.action_rules,
+                                   entropy_costs=costs, **kwargs)
 
 
 def episode(seed):
@@ -35,7 +39,7 @@ def l2(a, b):
 
 
 def test_shaped_l2_rewards_telescope_to_the_final_improvement_over_the_first_canvas():
-  learner = make_learner(reward="l2", shaped_reward=True, reward_scale=10.0)
+  learner = make_learner(shaped_reward=True, reward_scale=10.0)
   obs, actions, final = episode(0)
   rewards, _ = learner.compute_rewards(obs, actions, final)
   expected = 10.0 * (l2(obs["canvas"][0], obs["target"][0]) - l2(final, obs["target"][0]))
@@ -45,7 +49,7 @@ def test_shaped_l2_rewards_telescope_to_the_final_improvement_over_the_first_can
 
 
 def test_unshaped_reward_comes_only_at_the_last_step_with_stroke_penalties_where_strokes_start():
-  learner = make_learner(reward="l2", shaped_reward=False, new_stroke_penalty=0.5)
+  learner = make_learner(shaped_reward=False, new_stroke_penalty=0.5)
   obs, actions, final = episode(1)
   rewards, _ = learner.compute_rewards(obs, actions, final)
   flags = actions["flag"]
@@ -56,8 +60,8 @@ def test_unshaped_reward_comes_only_at_the_last_step_with_stroke_penalties_where
 
 
 def test_running_normalisation_divides_by_the_std_of_returns_so_an_offset_does_not_shrink_them():
-  learner = make_learner(reward="l2", shaped_reward=False, reward_scale=100.0,
-                         reward_normalization="running")
+  learner = make_learner(shaped_reward=False, reward_scale=100.0,
+                         normalize_rewards=True)
   obs, actions, final = episode(2)
   rewards, terms = learner.compute_rewards(obs, actions, final)
   raw = -100.0 * l2(final, obs["target"][-1])  # large negative offset, small spread

@@ -38,11 +38,10 @@ def test_new_strokes_counts_paint_after_a_move_or_at_the_start():
                     [1, 1, 0]])  # [T, B]
   # column 0: paint at t=0 (start counts as a move) and again after the move at t=2.
   np.testing.assert_array_equal(rewards.new_strokes(flags).numpy()[:, 0], [1, 0, 0, 1, 0])
-  np.testing.assert_allclose(rewards.new_stroke_penalty(flags, weight=0.1).numpy(),
-                             [-0.2, -0.2, 0.0], rtol=1e-6)
+  np.testing.assert_allclose(rewards.new_strokes(flags).numpy().sum(0), [2, 2, 0])
 
 
-def test_new_stroke_penalty_matches_loop_reference():
+def test_new_strokes_match_loop_reference():
   flags = np.random.default_rng(1).integers(0, 2, (20, 6))
   expected = []
   for b in range(6):
@@ -51,8 +50,8 @@ def test_new_stroke_penalty_matches_loop_reference():
       if flags[t, b] == 1 and previous != 1:
         count += 1
       previous = flags[t, b]
-    expected.append(-0.5 * count)
-  np.testing.assert_allclose(rewards.new_stroke_penalty(flags, 0.5).numpy(), expected)
+    expected.append(count)
+  np.testing.assert_allclose(rewards.new_strokes(flags).numpy().sum(0), expected)
 
 
 def test_empty_canvas_penalty_fires_only_for_a_blank_canvas():
@@ -111,15 +110,47 @@ def test_final_step_rewards_puts_reward_at_last_step_only_paper_eq4():
   np.testing.assert_array_equal(out, [[0, 0], [0, 0], [0, 0], [1.5, -2.0]])
 
 
-def test_combine_rewards_adds_weighted_terms_and_reports_them():
-  total, weighted = rewards.combine_rewards(
-      np.array([1.0, 2.0], np.float32),
-      {"stroke": np.array([-1.0, -3.0]), "empty": np.array([-1.0, 0.0])},
-      {"stroke": 0.1, "empty": 2.0})
-  np.testing.assert_allclose(total.numpy(), [1.0 - 0.1 - 2.0, 2.0 - 0.3], rtol=1e-6)
-  np.testing.assert_allclose(weighted["stroke"].numpy(), [-0.1, -0.3], rtol=1e-6)
+def test_shaped_rewards_are_score_differences_that_telescope():
+  scores = np.random.default_rng(2).normal(size=(6, 4)).astype(np.float32)  # [T+1, B]
+  shaped = rewards.shaped_rewards(scores).numpy()
+  for t in range(5):
+    np.testing.assert_allclose(shaped[t], scores[t + 1] - scores[t], rtol=1e-6)
+  np.testing.assert_allclose(shaped.sum(0), scores[-1] - scores[0], rtol=1e-5, atol=1e-6)
 
 
-def test_combine_rewards_without_a_weight_raises_naming_the_term():
-  with pytest.raises(ValueError, match="emd"):
-    rewards.combine_rewards(np.zeros(2, np.float32), {"emd": np.zeros(2)}, {})
+def test_return_moments_match_a_numpy_running_mean_and_std():
+  rng = np.random.default_rng(3)
+  moments = np.zeros(3, np.float32)
+  mean = square = None
+  for i in range(4):
+    returns = rng.normal(-12.0, 1.5, size=32).astype(np.float32)
+    moments = rewards.update_return_moments(moments, returns, 0.9).numpy()
+    if i == 0:  # the first batch replaces the zeros
+      mean, square = returns.mean(), (returns ** 2).mean()
+    else:
+      mean = 0.9 * mean + 0.1 * returns.mean()
+      square = 0.9 * square + 0.1 * (returns ** 2).mean()
+  np.testing.assert_allclose(moments, [1.0, mean, square], rtol=1e-5)
+  np.testing.assert_allclose(rewards.return_std(moments).numpy(), np.sqrt(square - mean ** 2),
+                             rtol=1e-3)
+
+
+def test_auxiliary_rewards_charge_new_strokes_where_they_start_and_empty_canvas_at_the_end():
+  acted = np.array([[1, 0], [1, 0], [0, 0], [1, 0]], np.float32)  # [T, B]; column 1 never paints
+  final = np.ones((2, 4, 4, 1), np.float32)
+  final[0, 1, 1] = 0.0  # column 0 painted
+  out = rewards.auxiliary_rewards(acted, final, new_stroke_weight=0.5,
+                                  empty_canvas_weight=2.0).numpy()
+  expected = np.zeros((4, 2), np.float32)
+  expected[[0, 3], 0] = -0.5  # a stroke starts at t=0 and again at t=3
+  expected[3, 1] = -2.0  # the empty canvas, charged at the last step
+  np.testing.assert_allclose(out, expected)
+
+
+def test_critic_score_flattens_the_critics_output_and_passes_the_target():
+  seen = []
+  critic = lambda images, targets=None: (seen.append(targets is not None), images[:, :1, 0, 0])[1]
+  images = np.zeros((3, 2, 2, 1), np.float32)
+  assert rewards.critic_score(critic)(images, images).shape == (3,)
+  assert rewards.critic_score(critic)(images).shape == (3,)
+  assert seen == [True, False]

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from spiral_tf import config as config_lib
-from spiral_tf.training import trainer as trainer_lib
+from spiral_tf.training import actor_pool
+from spiral_tf.training import builder
+from spiral_tf.training import checkpointing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,11 +38,23 @@ def tiny(**train):
   return cfg
 
 
+def make_trainer(cfg, run_dir, log=lambda m: None):
+  """What tools/train.py does before it runs: the folder, the parts, the resume."""
+  builder.prepare_run_dir(cfg, str(run_dir))
+  trainer = builder.build_trainer(cfg, str(run_dir), log=log)
+  trainer.restore()
+  return trainer
+
+
+def _crashing_env(targets=None):
+  raise RuntimeError("this environment always crashes")
+
+
 def test_tiny_agent_learns_to_reconstruct_better_than_blank_and_random(tmp_path):
-  trainer = trainer_lib.Trainer(tiny(max_minutes=1.2), str(tmp_path), log=lambda m: None)
+  trainer = make_trainer(tiny(max_minutes=1.2), tmp_path)
   result = trainer.run()
   first, last = trainer.history[0], trainer.history[-1]
-  blank, random = trainer.levels["blank canvas"], trainer.levels["random policy"]
+  blank, random = trainer.reporter.levels["blank canvas"], trainer.reporter.levels["random policy"]
   assert last["eval_l2"] < 0.85 * blank, (first, last, blank)
   assert last["eval_l2"] < random
   assert last["eval_l2"] < first["eval_l2"] - 0.05 * blank
@@ -52,15 +66,12 @@ def test_tiny_agent_learns_to_reconstruct_better_than_blank_and_random(tmp_path)
 
 def test_resumed_run_continues_its_step_counter(tmp_path):
   frames_per_batch = 16 * 2
-  first = trainer_lib.Trainer(tiny(max_steps=5 * frames_per_batch, max_minutes=0),
-                              str(tmp_path), log=lambda m: None)
+  first = make_trainer(tiny(max_steps=5 * frames_per_batch, max_minutes=0), tmp_path)
   first.run()
   steps_before = int(first.learner_step.numpy())
   assert steps_before == 5
   weights = [w.copy() for w in first.policy.get_weights()]
-  second = trainer_lib.Trainer(tiny(max_steps=8 * frames_per_batch, max_minutes=0),
-                               str(tmp_path), log=lambda m: None)
-  assert second.restore()
+  second = make_trainer(tiny(max_steps=8 * frames_per_batch, max_minutes=0), tmp_path)
   assert int(second.learner_step.numpy()) == steps_before
   for a, b in zip(weights, second.policy.get_weights()):
     np.testing.assert_array_equal(a, b)
@@ -71,15 +82,14 @@ def test_resumed_run_continues_its_step_counter(tmp_path):
 
 def test_killing_an_actor_mid_run_does_not_stop_training(tmp_path):
   logs = []
-  trainer = trainer_lib.Trainer(tiny(max_steps=40 * 32, max_minutes=0, num_actors=2,
-                                     envs_per_actor=8),
-                                str(tmp_path), log=logs.append)
+  trainer = make_trainer(tiny(max_steps=40 * 32, max_minutes=0, num_actors=2, envs_per_actor=8),
+                         tmp_path, log=logs.append)
   killed = []
 
   def killer():
     while not killed:
-      if trainer.learner_step.numpy() >= 5 and getattr(trainer, "actors", None):
-        pid = trainer.actors[0].pid
+      if trainer.learner_step.numpy() >= 5 and trainer.pool is not None:
+        pid = trainer.pool.processes[0].pid
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
       threading.Event().wait(0.05)
@@ -87,30 +97,34 @@ def test_killing_an_actor_mid_run_does_not_stop_training(tmp_path):
   threading.Thread(target=killer, daemon=True).start()
   trainer.run()
   assert killed
-  assert trainer.actor_restarts >= 1
+  assert trainer.pool.restarts >= 1
   assert int(trainer.learner_step.numpy()) == 40
   assert any("died" in m and "restarting" in m for m in logs)
 
 
 def test_all_actors_dying_raises_a_clear_error_instead_of_hanging(tmp_path):
-  trainer = trainer_lib.Trainer(tiny(max_minutes=2, max_actor_restarts=0), str(tmp_path),
-                                log=lambda m: None, fail_actor_after=1)
-  with pytest.raises(trainer_lib.ActorsFailedError, match="max_actor_restarts"):
+  trainer = make_trainer(tiny(max_minutes=2, max_actor_restarts=0), tmp_path)
+  make_pool = trainer.make_actor_pool
+
+  def crashing_pool():
+    pool = make_pool()
+    pool.spec = pool.spec._replace(make_env=_crashing_env)
+    return pool
+
+  trainer.make_actor_pool = crashing_pool
+  with pytest.raises(actor_pool.ActorsFailedError, match="max_actor_restarts.*always crashes|always crashes.*max_actor_restarts"):
     trainer.run()
 
 
 def test_corrupt_checkpoint_names_the_file_and_what_to_do(tmp_path):
-  trainer = trainer_lib.Trainer(tiny(max_steps=2 * 32, max_minutes=0), str(tmp_path),
-                                log=lambda m: None)
+  trainer = make_trainer(tiny(max_steps=2 * 32, max_minutes=0), tmp_path)
   trainer.run()
-  ckpt = trainer.checkpoints.latest_checkpoint
+  ckpt = trainer.checkpoints.latest
   with open(ckpt + ".index", "wb") as f:
     f.write(b"not a checkpoint")
-  again = trainer_lib.Trainer(tiny(max_steps=4 * 32, max_minutes=0), str(tmp_path),
-                              log=lambda m: None)
-  with pytest.raises(trainer_lib.CheckpointError) as err:
-    again.restore()
-  assert os.path.basename(ckpt) in str(err.value) and "Remove it" in str(err.value)
+  with pytest.raises(checkpointing.CheckpointError) as err:
+    make_trainer(tiny(max_steps=4 * 32, max_minutes=0), tmp_path)
+  assert os.path.basename(ckpt) in str(err.value) and "new run folder" in str(err.value)
 
 
 def test_critic_reward_and_mirrored_strategy_over_two_cpus_train_from_the_command_line(tmp_path):
@@ -132,11 +146,17 @@ def test_critic_reward_and_mirrored_strategy_over_two_cpus_train_from_the_comman
 def test_unknown_config_key_is_named_with_a_suggestion(tmp_path):
   with pytest.raises(config_lib.ConfigError, match=r"train\.'batch_sise'.*batch_size"):
     config_lib.apply(config_lib.Config(), {"train": {"batch_sise": 3}})
-  with pytest.raises(config_lib.ConfigError, match="unknown config key policy"):
-    from spiral_tf.training import experiment
-    cfg = tiny()
-    cfg.policy["lstm_units"] = 3
-    experiment.make_policy(cfg, experiment.make_env(cfg))
+  with pytest.raises(config_lib.ConfigError, match="policy.*lstm_units"):
+    config_lib.apply(config_lib.Config(), {"policy": {"lstm_units": 3}})
+
+
+def test_entropy_cost_of_an_unknown_component_is_an_error_naming_the_valid_ones():
+  cfg = tiny(entropy_costs={"flga": 0.3})
+  with pytest.raises(config_lib.ConfigError, match=r"\['flga'\].*'flag', 'end'"):
+    builder.entropy_costs(cfg, builder.make_env(cfg))
+  cfg = tiny(entropy_costs={"flag": 0.3})
+  costs = builder.entropy_costs(cfg, builder.make_env(cfg))
+  assert costs["flag"] == 0.3 and costs["end"] == cfg.train.entropy_cost
 
 
 def test_smoke_mujoco_scenes_agent_trains_and_evaluates_against_its_empty_platform(tmp_path):
@@ -144,16 +164,16 @@ def test_smoke_mujoco_scenes_agent_trains_and_evaluates_against_its_empty_platfo
   from spiral_tf.envs import mujoco_scenes  # noqa: F401  (loads OSMesa the safe way first)
   scenes_data.generate_dataset(str(tmp_path / "scenes"), num_train=64, num_test=16,
                                image_size=16, seed=0)
-  cfg = tiny(max_steps=6 * 16 * 3, max_minutes=0)
+  cfg = tiny(max_steps=6 * 16 * 3, max_minutes=0, entropy_costs={"kind": 0.2})
   config_lib.apply(cfg, {"env": {"domain": "mujoco_scenes", "canvas_size": 16,
                                  "episode_length": 3},
                          "data": {"name": "mujoco_scenes", "path": str(tmp_path / "scenes"),
                                   "options": {}, "eval_images": 16}})
-  trainer = trainer_lib.Trainer(cfg, str(tmp_path / "run"), log=lambda m: None)
+  trainer = make_trainer(cfg, tmp_path / "run")
   result = trainer.run()
   assert result["frames"] == 6 * 16 * 3
   assert tuple(trainer.policy.components) == ("kind", "type", "location", "size", "red",
                                               "green", "blue")
   # The blank level is the empty grey platform, not white paper.
-  assert 0.0 < trainer.levels["blank canvas"] < 1.0
+  assert 0.0 < trainer.reporter.levels["blank canvas"] < 1.0
   assert np.isfinite(result["eval_l2"])

@@ -1,18 +1,26 @@
-"""Benchmark: actor alone, learner alone and the whole training system, in one run.
+"""Benchmark: the actors alone, the learner alone and the whole training system, in one run.
 
   python tools/bench_train.py [--config configs/default.json] [--profile cpu] [--seconds 60]
 
-Prints as its last line a JSON object with actor_steps_per_s (agent steps
-with rendering, one actor process's work), learner_steps_per_s (trajectory
-steps trained), end_to_end_steps_per_s (the training system, steady state),
-ideal_steps_per_s, efficiency and peak_rss_gib (all processes together).
+Each kind of work is measured with the whole machine, in its own process:
+  actors      as many actor processes as cores (agent steps with rendering);
+  learner     the learners with every core as TensorFlow threads, on recorded
+              episodes (trajectory steps trained);
+  end to end  the training system as the config runs it, steady state.
 On a CPU-only machine actors and learner share the cores, so the ideal is
-doing both kinds of work back to back: 1 / (1/actor + 1/learner); with a GPU
-learner (--separate-hardware) it is min(actor, learner).
+doing both kinds of work back to back, 1 / (1/actors + 1/learner), and the
+efficiency (end to end / ideal) cannot meaningfully exceed 1; with a GPU
+learner (--separate-hardware) the ideal is min(actors, learner).
+
+Prints as its last line a JSON object with actor_steps_per_s,
+learner_steps_per_s, end_to_end_steps_per_s, ideal_steps_per_s, efficiency and
+peak_rss_gib (all processes of the end-to-end run together).
 """
 import argparse
+import itertools
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -39,6 +47,98 @@ def rss_bytes(pids):
   return total
 
 
+def measure_actors(cfg, seconds: float) -> dict:
+  """Agent steps/s of one actor process per core, feeding nothing but this counter."""
+  import multiprocessing as mp  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import actor_pool  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import weights  # pylint: disable=g-import-not-at-top
+  policy = builder.make_policy(cfg, builder.make_env(cfg))
+  store = weights.WeightStore([w.shape for w in policy.get_weights()], mp.get_context("spawn"))
+  store.publish(policy.get_weights(), 0)
+  pool = actor_pool.ActorPool(builder.actor_spec(cfg), os.cpu_count(), store, max_restarts=0,
+                              log=lambda m: None)
+  pool.start()
+  try:
+    warm = 0
+    while warm < 2 * os.cpu_count():  # every actor traced and running
+      warm += len(pool.receive(timeout=1.0))
+      if pool.fatal:
+        raise pool.fatal
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+      for output in pool.receive(timeout=1.0):
+        steps += output.actions["flag" if "flag" in output.actions else "kind"].size
+    return dict(actor_steps_per_s=steps / (time.perf_counter() - start),
+                actor_processes=os.cpu_count())
+  finally:
+    pool.close()
+
+
+def measure_learner(cfg, seconds: float) -> dict:
+  """Trajectory steps/s trained by the learners with every core, on recorded episodes."""
+  from spiral_tf.agents import acting  # pylint: disable=g-import-not-at-top
+  from spiral_tf.envs import program_env  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import pipeline  # pylint: disable=g-import-not-at-top
+  t = cfg.train
+  t.learner_threads = os.cpu_count()
+  with tempfile.TemporaryDirectory() as tmp:
+    trainer = builder.build_trainer(cfg, tmp, log=lambda m: None)
+    spec = builder.actor_spec(cfg)
+    targets = spec.make_targets(0) if spec.make_targets else None
+    envs = [spec.make_env(targets) for _ in range(t.batch_size)]
+    collector = acting.EpisodeCollector(program_env.batched(envs), trainer.policy,
+                                        envs[0].action_rules)
+    recorded = [collector.collect(0) for _ in range(4)]
+    for output in recorded:
+      trainer.replay.add_episodes(output)
+    spec = acting.tensor_spec(envs[0].observation_spec(), envs[0].action_spec(),
+                              cfg.env.episode_length, trainer.policy.noise_dim)
+    batches = iter(pipeline.policy_dataset(lambda: itertools.cycle(recorded), spec,
+                                           t.batch_size, trainer.strategy))
+    critic = iter(trainer.critic_batches()) if trainer.critic_batches else None
+    trainer.train_step(next(batches), critic)  # trace
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+      trainer.train_step(next(batches), critic)
+      n += 1
+    return dict(learner_steps_per_s=n * t.batch_size * cfg.env.episode_length
+                / (time.perf_counter() - start), learner_threads=t.learner_threads)
+
+
+def measure_end_to_end(cfg, seconds: float) -> dict:
+  """Agent steps/s of the whole training system as configured, steady state."""
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  peak = [0]
+  with tempfile.TemporaryDirectory() as tmp:
+    cfg.train.max_minutes = seconds / 60.0
+    cfg.train.eval_every_minutes = 1e9
+    cfg.train.checkpoint_every_minutes = 1e9
+    cfg.data.eval_images = min(cfg.data.eval_images, 32)
+    trainer = builder.build_trainer(cfg, tmp, log=lambda m: None)
+    done = threading.Event()
+
+    def sample_memory():
+      while not done.is_set():
+        pool = trainer.pool
+        pids = [os.getpid()] + ([p.pid for p in pool.processes if p] if pool else [])
+        peak[0] = max(peak[0], rss_bytes(pids))
+        time.sleep(0.2)
+
+    threading.Thread(target=sample_memory, daemon=True).start()
+    trainer.run()
+    done.set()
+    log = np.array(trainer.rate_log, np.float64)
+  warm = log[len(log) // 5:]  # skip actor start-up and tracing
+  rate = (warm[-1, 1] - warm[0, 1]) / (warm[-1, 0] - warm[0, 0])
+  return dict(end_to_end_steps_per_s=rate, actor_processes_configured=cfg.train.num_actors,
+              peak_rss_gib=peak[0] / 2 ** 30)
+
+
+PHASES = {"actors": measure_actors, "learner": measure_learner, "end_to_end": measure_end_to_end}
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   cli.add_debug_flag(parser)
@@ -48,84 +148,33 @@ def main(argv=None):
   parser.add_argument("--seconds", type=float, default=60.0, help="end-to-end run length")
   parser.add_argument("--separate-hardware", action="store_true",
                       help="the learner runs on an accelerator: ideal = min(actor, learner)")
+  parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   cfg = config_lib.load(args.config, args.profile, args.set)
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import actor as actor_lib  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import experiment  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import trajectory as trajectory_lib  # pylint: disable=g-import-not-at-top
-  t, e = cfg.train, cfg.env
-  experiment.set_threads(t.actor_threads)
-
-  # 1. One actor's work alone, in this process: policy inference + rendering.
-  env, policy, episode_length, seed, mask_rule = experiment.build_actor(cfg.to_dict(), 0, 0)
-  collector = actor_lib.EpisodeCollector(env, policy, episode_length, seed=seed,
-                                         mask_rule=mask_rule)
-  collector.collect()  # trace
-  batches, steps, start = [], 0, time.perf_counter()
-  while time.perf_counter() - start < max(5.0, args.seconds / 6):
-    batches.append(collector.collect())
-    steps += env.batch_size * episode_length
-  actor_rate = steps / (time.perf_counter() - start)
-  print(f"actor alone: {actor_rate:.0f} agent steps/s ({env.batch_size} envs, one process)")
-
-  # 2. The learner alone on those trajectories (no actors running).
-  with tempfile.TemporaryDirectory() as tmp:
-    trainer = trainer_lib.Trainer(cfg, tmp, log=lambda m: None)
-    trajs = [tr for b in batches for tr in trajectory_lib.unstack_batch(*b, 0)]
-    for tr in trajs:
-      trainer.replay.add(tr.final_canvas, tr.observations["target"][-1] if t.conditional else None)
-    spec = trajectory_lib.tensor_spec(trainer.env.observation_spec(), trainer.env.action_spec(),
-                                      e.episode_length, trainer.policy.noise_dim)
-    ds = tf.data.Dataset.from_generator(lambda: iter(trajs), output_signature=spec)
-    ds = ds.cache().repeat().batch(t.batch_size, drop_remainder=True).prefetch(2)
-    dist = iter(trainer.strategy.experimental_distribute_dataset(ds))
-    critic_batches = iter(trainer._critic_dataset()) if trainer.critic_learner else None  # pylint: disable=protected-access
-
-    def learn_once():
-      trainer.policy_learner.step(next(dist))
-      if critic_batches is not None:
-        for _ in range(t.critic_updates_per_step):
-          trainer.critic_learner.step(*next(critic_batches))
-
-    learn_once()  # trace
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < max(5.0, args.seconds / 6):
-      learn_once()
-      n += 1
-    learner_rate = n * t.batch_size * e.episode_length / (time.perf_counter() - start)
-  print(f"learner alone: {learner_rate:.0f} trajectory steps/s trained")
-
-  # 3. The whole system: actor processes + tf.data + learners, steady state.
-  peak = [0]
-  with tempfile.TemporaryDirectory() as tmp:
-    cfg.train.max_minutes = args.seconds / 60.0
-    cfg.train.eval_every_minutes = 1e9
-    cfg.train.checkpoint_every_minutes = 1e9
-    cfg.data.eval_images = min(cfg.data.eval_images, 32)
-    trainer = trainer_lib.Trainer(cfg, tmp, log=lambda m: None)
-    done = threading.Event()
-
-    def sample_memory():
-      while not done.is_set():
-        pids = [os.getpid()] + [p.pid for p in getattr(trainer, "actors", []) or [] if p]
-        peak[0] = max(peak[0], rss_bytes(pids))
-        time.sleep(0.2)
-
-    threading.Thread(target=sample_memory, daemon=True).start()
-    trainer.run()
-    done.set()
-    log = np.array(trainer.rate_log, np.float64)
-  warm = log[len(log) // 5:]  # skip actor start-up and tracing
-  e2e_rate = (warm[-1, 1] - warm[0, 1]) / (warm[-1, 0] - warm[0, 0])
-  ideal = (min(actor_rate, learner_rate) if args.separate_hardware
-           else 1.0 / (1.0 / actor_rate + 1.0 / learner_rate))
-  print(f"end to end: {e2e_rate:.0f} steps/s ({t.num_actors} actor process(es))")
-  print(json.dumps({
-      "actor_steps_per_s": round(actor_rate, 1), "learner_steps_per_s": round(learner_rate, 1),
-      "end_to_end_steps_per_s": round(e2e_rate, 1), "ideal_steps_per_s": round(ideal, 1),
-      "efficiency": round(e2e_rate / ideal, 3), "peak_rss_gib": round(peak[0] / 2 ** 30, 3)}))
+  if args.phase:  # one kind of work, in a fresh process with its own thread pools
+    seconds = args.seconds if args.phase == "end_to_end" else max(10.0, args.seconds / 3)
+    print(json.dumps(PHASES[args.phase](cfg, seconds)))
+    return 0
+  result = {}
+  for phase in ("actors", "learner", "end_to_end"):
+    cmd = [sys.executable, os.path.abspath(__file__), "--phase", phase, "--config", args.config,
+           "--profile", args.profile, "--seconds", str(args.seconds)]
+    for s in args.set:
+      cmd += ["--set", s]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+      print(proc.stderr[-3000:], file=sys.stderr)
+      raise SystemExit(f"error: the {phase} phase failed (exit {proc.returncode})")
+    result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print(f"{phase}: {json.loads(proc.stdout.strip().splitlines()[-1])}", flush=True)
+  a, l, e2e = (result["actor_steps_per_s"], result["learner_steps_per_s"],
+               result["end_to_end_steps_per_s"])
+  ideal = min(a, l) if args.separate_hardware else 1.0 / (1.0 / a + 1.0 / l)
+  out = dict(actor_steps_per_s=round(a, 1), learner_steps_per_s=round(l, 1),
+             end_to_end_steps_per_s=round(e2e, 1), ideal_steps_per_s=round(ideal, 1),
+             efficiency=round(e2e / ideal, 3), peak_rss_gib=round(result["peak_rss_gib"], 3),
+             cores=os.cpu_count(), actor_processes_configured=result["actor_processes_configured"])
+  print(json.dumps(out))
   return 0
 
 

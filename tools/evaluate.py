@@ -17,7 +17,6 @@ import numpy as np
 
 import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from spiral_tf import cli
-from spiral_tf import config as config_lib
 from spiral_tf import files
 
 
@@ -26,9 +25,9 @@ def write_stroke_order(cfg, programs, path):
   from spiral_tf.envs import libmypaint_env  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import experiment  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   color_env = lambda: libmypaint_env.LibMyPaintEnv(
-      **dict(experiment.env_kwargs(cfg), use_color=True))
+      **dict(builder.painting_env_kwargs(cfg), use_color=True))
   strokes = np.stack([reconstruction.stroke_order_image(p, color_env) for p in programs[:32]])
   files.write_png(path, plots.image_grid([strokes[i:i + 8] for i in range(0, len(strokes), 8)]))
 
@@ -42,48 +41,28 @@ def main(argv=None):
   parser.add_argument("--sample", action="store_true", help="sample instead of greedy actions")
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
-  config_path = os.path.join(args.run_dir, "config.json")
-  if not os.path.isfile(config_path):
-    parser.exit(2, f"error: {config_path} not found: --run-dir must be a folder written by "
-                   "tools/train.py\n")
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import experiment  # pylint: disable=g-import-not-at-top
-  with open(config_path) as f:
-    cfg = config_lib.from_dict(json.load(f))
-  env = experiment.make_env(cfg)
-  policy = experiment.make_policy(cfg, env)
-  latest = tf.train.latest_checkpoint(os.path.join(args.run_dir, "checkpoints"))
-  if latest is None:
-    parser.exit(2, f"error: no checkpoint in {args.run_dir}/checkpoints; train first\n")
-  try:
-    tf.train.Checkpoint(policy=policy).restore(latest).expect_partial()
-  except Exception as e:  # pylint: disable=broad-except
-    parser.exit(1, f"error: checkpoint {latest} could not be restored ({e}); it may be "
-                   "corrupt: remove it to fall back to an older one\n")
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  agent = builder.load_trained_policy(args.run_dir)
+  cfg, policy, make_env, latest = agent.config, agent.policy, agent.make_env, agent.checkpoint
   out_dir = args.out or os.path.join(args.run_dir, "eval")
-  make_env = lambda: experiment.make_env(cfg)
-  rule = experiment.mask_rule(cfg)
-  evaluator = reconstruction.Evaluator(make_env, policy, min(32, args.images),
-                                       cfg.env.episode_length, rule)
+  evaluator = reconstruction.Evaluator(make_env, policy, min(32, args.images))
   report = {"checkpoint": latest, "split": args.split, "greedy": not args.sample}
   if cfg.train.conditional:
-    targets = experiment.load_images(cfg, args.split, args.images)
+    targets = builder.load_images(cfg, args.split, args.images)
     out = evaluator.run(targets, greedy=not args.sample)
     report.update(
         images=len(targets), mean_l2=out["l2"],
         blank_l2=reconstruction.blank_l2(targets, reconstruction.blank_canvas(make_env)),
-        random_policy_l2=reconstruction.random_policy_l2(
-            make_env, targets, cfg.env.episode_length,
-            random_action=experiment.random_action_fn(cfg)))
+        random_policy_l2=reconstruction.random_policy_l2(make_env, targets))
     report["l2_vs_blank"] = report["mean_l2"] / report["blank_l2"]
     grid = plots.pairs_grid(targets, out["canvases"])
   else:
     out = evaluator.run(num_samples=args.images, greedy=not args.sample)
     grid = plots.image_grid([out["canvases"][i:i + 8] for i in range(0, len(out["canvases"]), 8)])
   report["strokes_per_image"] = float(np.mean(
-      [sum(a[rule["flag"]] != rule["move_value"] for a in p) for p in out["programs"]]))
+      evaluator.rules.strokes_per_program(out["programs"])))
   files.write_png(os.path.join(out_dir, "reconstructions.png"), grid)
   if cfg.env.domain == "libmypaint":
     write_stroke_order(cfg, out["programs"], os.path.join(out_dir, "strokes.png"))

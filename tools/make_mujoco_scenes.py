@@ -10,7 +10,6 @@ OSMesa (Debian package libosmesa6).
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import spiral_tf  # noqa: E402,F401  pylint: disable=g-import-not-at-top,unused-import
@@ -18,32 +17,18 @@ from spiral_tf import cli  # noqa: E402  pylint: disable=g-import-not-at-top
 from spiral_tf.data import mujoco_scenes  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
-class ProgressBar:
-  """A one-line progress bar on stderr, redrawn at most 5 times a second.
+def progress_bar():
+  """progress(done, total) drawing tf_keras' Progbar (plain lines when not on a terminal)."""
+  from tf_keras.utils import Progbar  # pylint: disable=g-import-not-at-top
+  bar = {}
 
-  When stderr is not a terminal (a log file, CI) it prints a plain line every
-  10 seconds instead of redrawing.
-  """
+  def progress(done: int, total: int):
+    if "bar" not in bar:
+      bar["bar"] = Progbar(total, interval=0.2 if sys.stdout.isatty() else 10.0,
+                           unit_name="scene")
+    bar["bar"].update(done)
 
-  def __init__(self, width: int = 40):
-    self.width = width
-    self.start = time.time()
-    self.last = 0.0
-    self.interactive = sys.stderr.isatty()
-
-  def __call__(self, done: int, total: int):
-    now = time.time()
-    if done < total and now - self.last < (0.2 if self.interactive else 10.0):
-      return
-    self.last = now
-    filled = int(self.width * done / max(total, 1))
-    rate = done / max(now - self.start, 1e-9)
-    eta = (total - done) / max(rate, 1e-9)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} scenes "
-                     f"{rate:.0f}/s eta {eta:.0f}s " + ("" if self.interactive else "\n"))
-    if done >= total and self.interactive:
-      sys.stderr.write("\n")
-    sys.stderr.flush()
+  return progress
 
 
 def main(argv=None):
@@ -65,7 +50,7 @@ def main(argv=None):
       args.out, num_train=args.num_train, num_test=args.num_test, seed=args.seed,
       image_size=args.image_size, shard_size=args.shard_size, min_objects=args.min_objects,
       max_objects=args.max_objects, shadows=args.shadows, gl_backend=args.gl_backend,
-      progress=ProgressBar())
+      progress=progress_bar())
   print(f"wrote {meta['splits']} to {args.out}")
 
 

@@ -42,22 +42,13 @@ def held_out_targets(args, renderer):
 
 def agent_l2(run_dir, targets):
   """(per-image l2, renders per image) of a trained agent's greedy pass over ``targets``."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from spiral_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import experiment  # pylint: disable=g-import-not-at-top
-  with open(os.path.join(run_dir, "config.json")) as f:
-    cfg = config_lib.from_dict(json.load(f))
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  agent = builder.load_trained_policy(run_dir)
+  cfg = agent.config
   if cfg.env.domain != "mujoco_scenes":
     raise SystemExit(f"error: {run_dir} is a {cfg.env.domain!r} run, not mujoco_scenes")
-  env = experiment.make_env(cfg)
-  policy = experiment.make_policy(cfg, env)
-  latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
-  if latest is None:
-    raise SystemExit(f"error: no checkpoint in {run_dir}/checkpoints")
-  tf.train.Checkpoint(policy=policy).restore(latest).expect_partial()
-  evaluator = reconstruction.Evaluator(lambda: experiment.make_env(cfg), policy, 25,
-                                       cfg.env.episode_length, experiment.mask_rule(cfg))
+  evaluator = reconstruction.Evaluator(agent.make_env, agent.policy, 25)
   out = evaluator.run(targets.astype(np.float32))
   return out["l2_per_image"], cfg.env.episode_length, out["canvases"]
 
@@ -107,6 +98,9 @@ def main(argv=None):
   with env_lib.SceneRenderer(args.image_size, args.num_slots, gl_backend=args.gl_backend) as renderer:
     indices, targets = held_out_targets(args, renderer)
     curves, finals, accepted = [], [], []
+    from tf_keras.utils import Progbar  # pylint: disable=g-import-not-at-top
+    bar = Progbar(len(targets), interval=0.2 if sys.stdout.isatty() else 10.0,
+                  stateful_metrics=["l2 start", "l2 end"], unit_name="image")
     start = time.time()
     for n, target in enumerate(targets):
       result = mcmc.run_mcmc(target, renderer.render_scene, env_lib.OBJECT_RANGES, args.evaluations,
@@ -114,9 +108,7 @@ def main(argv=None):
       curves.append(result.l2)
       finals.append(result.image)
       accepted.append(result.num_accepted / args.evaluations)
-      sys.stderr.write(f"\rimage {n + 1}/{len(targets)}: l2 {result.l2[0]:.4f} -> "
-                       f"{result.l2[-1]:.4f} ({time.time() - start:.0f}s) ")
-    sys.stderr.write("\n")
+      bar.update(n + 1, [("l2 start", result.l2[0]), ("l2 end", result.l2[-1])])
   curves = np.stack(curves)
   evaluations = result.evaluations
   summary = dict(

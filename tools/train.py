@@ -6,10 +6,15 @@ curves.png and programs.json. Running again on the same folder resumes.
 """
 import argparse
 import os
+import sys
 
 import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from spiral_tf import cli
-from spiral_tf import config as config_lib
+
+# Before TensorFlow loads: its start-up lines go to the run's log, not the console.
+LIBRARY_OUTPUT = cli.LibraryOutput().capture() if __name__ == "__main__" else None
+
+from spiral_tf import config as config_lib  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
 def main(argv=None):
@@ -20,15 +25,33 @@ def main(argv=None):
   parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                       help="override a config value (JSON), e.g. --set train.max_minutes=5")
   parser.add_argument("--run-dir", default=None)
+  parser.add_argument("--override-config", action="store_true",
+                      help="resume a run folder with a config that differs from its config.json")
+  parser.add_argument("--restart", action="store_true",
+                      help="train a folder whose checkpoints are gone again from step 0 "
+                           "(its old metrics.json is kept beside)")
   args = parser.parse_args(argv)
   cfg = config_lib.load(args.config, args.profile, args.set)  # errors: one line via cli.run
   run_dir = args.run_dir or os.path.join("runs", f"{cfg.name}-{args.profile}")
-  from spiral_tf.training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import actor_pool  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
   print(f"training {cfg.name!r} ({args.profile}) into {run_dir}", flush=True)
   try:
-    result = trainer_lib.Trainer(cfg, run_dir, log=lambda m: print(m, flush=True)).run()
-  except (trainer_lib.CheckpointError, trainer_lib.ActorsFailedError, config_lib.ConfigError) as e:
-    parser.exit(1, f"error: {e}\n")
+    folder = builder.prepare_run_dir(cfg, run_dir, allow_config_change=args.override_config)
+    if LIBRARY_OUTPUT is not None:
+      LIBRARY_OUTPUT.to_log(folder.log_path)
+
+    def log(message):
+      print(message, flush=True)
+      if LIBRARY_OUTPUT is not None:  # stderr is the run's log now
+        print(message, file=sys.stderr, flush=True)
+
+    trainer = builder.build_trainer(cfg, run_dir, log=log)
+    trainer.restore(restart=args.restart)
+    result = trainer.run()
+  except (checkpointing.CheckpointError, actor_pool.ActorsFailedError) as e:
+    raise cli.UserError(str(e)) from e
   print(f"done: {result}")
   print(f"outputs in {run_dir}: metrics.json, reconstructions.png, curves.png, checkpoints/")
   return 0

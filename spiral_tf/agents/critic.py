@@ -13,20 +13,6 @@ import tensorflow as tf
 import tf_keras as keras
 
 
-class _LayerNorm(keras.layers.Layer):
-  """Normalises each sample over (H, W, C) with a per-channel scale and offset."""
-
-  def build(self, input_shape):
-    channels = int(input_shape[-1])
-    self.scale = self.add_weight(name="scale", shape=[channels], initializer="ones")
-    self.offset = self.add_weight(name="offset", shape=[channels], initializer="zeros")
-    super().build(input_shape)
-
-  def call(self, x):  # [B, H, W, C]
-    mean, variance = tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
-    return (x - mean) * tf.math.rsqrt(variance + 1e-5) * self.scale + self.offset
-
-
 class Critic(keras.Model):
   """``critic(images, targets=None) -> [B]`` scores; see the module docstring."""
 
@@ -56,7 +42,10 @@ class Critic(keras.Model):
     self._convs = [keras.layers.Conv2D(c, 4, strides=2, padding="same", name=f"conv_{i}")
                    for i, c in enumerate(channels)]
     # DCGAN leaves the first layer unnormalised: it sees raw pixels.
-    self._norms = [_LayerNorm(name=f"norm_{i}") if layer_norm and i > 0 else None
+    # GroupNormalization with one group normalises each sample over (H, W, C)
+    # with a per-channel scale and offset: layer normalisation for conv maps.
+    self._norms = [keras.layers.GroupNormalization(groups=1, epsilon=1e-5, name=f"norm_{i}")
+                   if layer_norm and i > 0 else None
                    for i in range(len(channels))]
     self._score = keras.layers.Dense(1, name="score")
     images = tf.zeros((1,) + self.image_shape)

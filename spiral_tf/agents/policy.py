@@ -32,12 +32,6 @@ import tf_keras as keras
 from spiral_tf.agents import heads as heads_lib
 from spiral_tf.agents import layers as layers_lib
 
-# Components whose values are flat indices on a square lattice; they are
-# embedded from their (y, x) coordinates and decoded by a conv head.
-# 'end'/'control': libmypaint; 'location': MuJoCo Scenes.
-SPATIAL_COMPONENTS = ("end", "control", "location")
-
-
 class PolicyOutput(collections.namedtuple(
     "PolicyOutput", ["actions", "log_probs", "entropies", "baseline"])):
   """What the policy emits per step: dicts {component: [B] or [T, B]} and baseline.
@@ -48,40 +42,6 @@ class PolicyOutput(collections.namedtuple(
     entropies: {name: float32} entropy of each component's distribution.
     baseline: float32 value estimate V(s).
   """
-
-
-def component_masks(actions: Mapping[str, tf.Tensor],
-                    components: Sequence[str],
-                    move_components: Sequence[str] = ("flag", "end"),
-                    flag: str = "flag",
-                    move_value: int = 0) -> tf.Tensor:
-  """[..., K] float32 masks of which components mattered for each action.
-
-  Where ``actions[flag] == move_value`` only ``move_components`` matter (the
-  environment ignores the rest); elsewhere all K components do. Defaults are
-  libmypaint's rule (flag 0 = move: only flag and end); MuJoCo Scenes uses
-  ``flag='kind', move_value=2, move_components=('kind',)`` (skip). Without a
-  ``flag`` component every component always matters. The result is the
-  environment's next ``action_mask`` and what the learner multiplies the
-  per-component log-probs and entropies by.
-  """
-  components = tuple(components)
-  reference = tf.convert_to_tensor(actions[components[0]])
-  ones = tf.ones([len(components)], tf.float32)
-  if flag not in actions:
-    return tf.ones(tf.concat([tf.shape(reference), [len(components)]], 0), tf.float32)
-  move_mask = tf.constant([float(c in move_components) for c in components], tf.float32)
-  is_move = tf.equal(tf.cast(actions[flag], tf.int32), move_value)[..., None]  # [..., 1]
-  return tf.where(is_move, move_mask, ones)  # [..., K]
-
-
-def sum_components(values: Mapping[str, tf.Tensor], components: Sequence[str],
-                   masks: Optional[tf.Tensor] = None) -> tf.Tensor:
-  """Sum over components of per-component values [...], optionally masked by [..., K]."""
-  stacked = tf.stack([values[c] for c in components], axis=-1)  # [..., K]
-  if masks is not None:
-    stacked *= tf.cast(masks, stacked.dtype)
-  return tf.reduce_sum(stacked, axis=-1)
 
 
 class PolicyNetwork(keras.Model):
@@ -104,7 +64,7 @@ class PolicyNetwork(keras.Model):
                spatial_head: str = "conv",
                decoder_channels: int = 32,
                decoder_residual_blocks: int = 8,
-               spatial_components: Sequence[str] = SPATIAL_COMPONENTS,
+               spatial_components: Sequence[str] = (),
                blind: bool = False,
                name: str = "policy"):
     """Builds the network (variables included) from the environment's specs.

@@ -24,8 +24,6 @@ from spiral_tf.envs import program_env
 from spiral_tf.envs import specs
 
 MOVE, PAINT = 0, 1
-# Sampling order of the components (the paper's autoregressive order).
-COMPONENTS = ("flag", "end", "control", "size", "pressure", "red", "green", "blue")
 SPATIAL_COMPONENTS = ("end", "control")
 # After a move only the end point and the flag matter.
 MOVE_COMPONENTS = ("flag", "end")
@@ -89,7 +87,8 @@ class LibMyPaintEnv(program_env.ProgramEnvironment):
       counts.update(red=COLOR_BINS, green=COLOR_BINS, blue=COLOR_BINS)
     super().__init__(counts, "flag", {MOVE: MOVE_COMPONENTS},
                      (self.canvas_size, self.canvas_size, self.channels), episode_length,
-                     targets, conditional, final_reward_fn)
+                     targets, conditional, final_reward_fn,
+                     spatial_components=SPATIAL_COMPONENTS, draws_strokes=True)
     self._canvas = canvas_lib.Canvas(self.canvas_size, brush, _background_rgb(background))
     self._pressures = np.linspace(0.1, 1.0, PRESSURE_LEVELS)
     self._colors = np.linspace(0.0, 1.0, COLOR_BINS)
@@ -111,6 +110,10 @@ class LibMyPaintEnv(program_env.ProgramEnvironment):
     pressure = self._pressures[act["pressure"]] if self.use_pressure else self.fixed_pressure
     self._canvas.set_brush(self.brush_sizes[act["size"]], rgb)
     self._canvas.bezier_to(control, end, pressure)
+
+  def random_action(self, rng: np.random.Generator) -> dict:
+    """A uniformly random action, painting or moving with probability 1/2."""
+    return random_action(self, rng, 0.5)
 
   def canvas(self) -> np.ndarray:
     """The current canvas, float32 [size, size, channels] in [0, 1]."""
@@ -141,9 +144,3 @@ def random_action(env: LibMyPaintEnv, rng: np.random.Generator,
   act["flag"] = int(rng.random() < paint_probability)
   return act
 
-
-def batched(make_env: Callable[[], LibMyPaintEnv], num_envs: int):
-  """Several environments stepped together in this process, as one batched env."""
-  from tf_agents.environments import batched_py_environment  # pylint: disable=g-import-not-at-top
-  return batched_py_environment.BatchedPyEnvironment(
-      [make_env() for _ in range(num_envs)], multithreading=False)

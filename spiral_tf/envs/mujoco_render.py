@@ -1,9 +1,7 @@
 """MuJoCo Scenes rendering: the scene model, GL backend choice and renderer.
 
-Observations and rewards follow the painting environment
-(``libmypaint_env``): ``canvas`` (float32 [S, S, 3] in [0, 1]),
-``action_mask``, ``prev_action``, ``step`` and, when conditional, ``target``;
-the reward is 0 except ``final_reward_fn(canvas, target)`` at the last step.
+The environment (actions, observations, episodes) is ``mujoco_scenes``; this
+module only turns object lists into images.
 
 Rendering (``SceneRenderer``) compiles one model with ``num_slots`` hidden
 object geoms and edits their type/size/position/colour in place: building a

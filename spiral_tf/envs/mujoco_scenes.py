@@ -26,7 +26,6 @@ from spiral_tf.envs.mujoco_render import (  # noqa: F401  (re-exported)
 
 ADD, CHANGE, SKIP = 0, 1, 2
 ACTION_RANGES = collections.OrderedDict(kind=3, **OBJECT_RANGES)
-COMPONENTS = tuple(ACTION_RANGES)
 
 
 # --- environment ----------------------------------------------------------------
@@ -65,7 +64,7 @@ class MujocoScenesEnv(program_env.ProgramEnvironment):
     self.max_objects = max_objects
     super().__init__(ACTION_RANGES, "kind", {SKIP: ("kind",)},  # after a skip only kind mattered
                      (self.image_size, self.image_size, 3), episode_length, targets,
-                     conditional, final_reward_fn)
+                     conditional, final_reward_fn, spatial_components=("location",))
     self._renderer = SceneRenderer(self.image_size, max_objects, shadows, gl_backend)
     self._empty = self._renderer.render_scene([])  # the canvas after every reset
     self._objects: List[dict] = []
@@ -97,6 +96,10 @@ class MujocoScenesEnv(program_env.ProgramEnvironment):
   def canvas(self) -> np.ndarray:
     """The current render, float32 [S, S, 3] in [0, 1]."""
     return self._canvas
+
+  def random_action(self, rng: np.random.Generator) -> dict:
+    """A random action: add half of the time, change or skip a quarter each."""
+    return random_action(rng)
 
   def close(self):
     self._renderer.close()

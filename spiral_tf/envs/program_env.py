@@ -15,6 +15,7 @@ from tf_agents.environments import py_environment
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
+from spiral_tf.envs import action_rules
 from spiral_tf.envs import specs
 
 _MID = np.asarray(ts.StepType.MID, np.int32)
@@ -28,17 +29,19 @@ class ProgramEnvironment(py_environment.PyEnvironment):
   def __init__(self, action_counts: Mapping[str, int], mask_component: str,
                masks: Mapping[int, Sequence[str]], canvas_shape: Sequence[int],
                episode_length: int, targets=None, conditional: Optional[bool] = None,
-               final_reward_fn: Optional[Callable] = None):
+               final_reward_fn: Optional[Callable] = None,
+               spatial_components: Sequence[str] = (), draws_strokes: bool = False):
     """Args:
       action_counts: component -> number of values, in sampling order.
       mask_component: the component whose value decides which others matter.
-      masks: value of ``mask_component`` -> components that matter after it;
-        values not listed make every component matter.
+      masks: {no-op value of ``mask_component``: components that matter after
+        it}; other values make every component matter.
       canvas_shape: [S, S, C] of the canvas (and of targets).
       episode_length: steps per episode (N).
       targets, conditional: see specs.TargetSource; ``conditional`` defaults
         to ``targets is not None``.
       final_reward_fn: optional reward at the last step, from (canvas, target).
+      spatial_components, draws_strokes: see action_rules.ActionRules.
     """
     # No auto-reset: a step() after the last one is an error, not a silent new
     # episode that drops the action (every caller resets explicitly).
@@ -52,6 +55,10 @@ class ProgramEnvironment(py_environment.PyEnvironment):
         lambda: np.ones(k, np.float32))
     for value, used in masks.items():
       self.action_masks[value] = np.array([c in used for c in self.components], np.float32)
+    (no_op_value, no_op_components), = masks.items()
+    self.action_rules = action_rules.ActionRules(
+        self.components, mask_component, int(no_op_value), tuple(no_op_components),
+        tuple(c for c in spatial_components if c in self.action_counts), bool(draws_strokes))
     self._action_spec = collections.OrderedDict(
         (name, specs.discrete_spec(name, n)) for name, n in self.action_counts.items())
     image = array_spec.BoundedArraySpec(tuple(canvas_shape), np.float32, 0.0, 1.0)
@@ -83,6 +90,10 @@ class ProgramEnvironment(py_environment.PyEnvironment):
 
   def canvas(self) -> np.ndarray:
     """The current canvas, float32 ``canvas_shape`` in [0, 1]."""
+    raise NotImplementedError
+
+  def random_action(self, rng: np.random.Generator) -> Dict[str, int]:
+    """A random valid action (the floor every agent must beat)."""
     raise NotImplementedError
 
   # --- the contract ---------------------------------------------------------------
@@ -147,3 +158,9 @@ class ProgramEnvironment(py_environment.PyEnvironment):
     if mode != "rgb_array":
       raise ValueError(f"render mode {mode!r} is not supported; use 'rgb_array'")
     return self.canvas()
+
+
+def batched(envs: Sequence[ProgramEnvironment]):
+  """Several environments stepped together in this process, as one batched env."""
+  from tf_agents.environments import batched_py_environment  # pylint: disable=g-import-not-at-top
+  return batched_py_environment.BatchedPyEnvironment(list(envs), multithreading=False)

@@ -20,6 +20,8 @@ from typing import Callable, List, Mapping, Sequence
 
 import numpy as np
 
+from spiral_tf.eval import reconstruction
+
 NUM_SLOTS = 20
 VARIANCE = 0.25
 
@@ -59,7 +61,7 @@ def propose(trace: np.ndarray, rng: np.random.Generator, object_ranges: Mapping[
 
 def l2_distance(image: np.ndarray, target: np.ndarray) -> float:
   """Mean squared difference over all pixels and channels, images in [0, 1]."""
-  return float(np.mean(np.square(np.asarray(image, np.float64) - target)))
+  return float(reconstruction.l2_per_image(image[None], np.asarray(target)[None])[0])
 
 
 def log_likelihood(image: np.ndarray, target: np.ndarray, variance: float = VARIANCE) -> float:

@@ -3,14 +3,16 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from spiral_tf.agents import acting
 from spiral_tf.envs import libmypaint_env
-from spiral_tf.training import actor as actor_lib
+from spiral_tf.envs import program_env
+from spiral_tf.losses import rewards
 
 
 def l2_per_image(canvases: np.ndarray, targets: np.ndarray) -> np.ndarray:
-  """Mean squared pixel distance of each canvas to its target: [N]."""
-  diff = canvases.astype(np.float64) - targets.astype(np.float64)
-  return np.mean(diff * diff, axis=tuple(range(1, diff.ndim)))
+  """Mean squared pixel distance of each canvas to its target: [N] (the reward's l2)."""
+  return rewards.l2_distance(np.asarray(canvases, np.float32),
+                             np.asarray(targets, np.float32)).numpy().astype(np.float64)
 
 
 def blank_l2(targets: np.ndarray, background=1.0) -> float:
@@ -33,21 +35,18 @@ def blank_canvas(make_env) -> np.ndarray:
 class Evaluator:
   """Runs a policy (greedy by default) on fixed targets in a batch of environments."""
 
-  def __init__(self, make_env, policy, batch_size: int, episode_length: int,
-               mask_rule: Optional[dict] = None):
-    from tf_agents.environments import batched_py_environment  # pylint: disable=g-import-not-at-top
+  def __init__(self, make_env, policy, batch_size: int):
     self.envs = [make_env() for _ in range(batch_size)]
-    self.env = batched_py_environment.BatchedPyEnvironment(self.envs, multithreading=False)
+    self.env = program_env.batched(self.envs)
     self.policy = policy
-    self.episode_length = episode_length
+    self.rules = self.envs[0].action_rules
+    self.episode_length = self.envs[0].episode_length
     self._collectors = {}
-    self._mask_rule = mask_rule
 
   def _collector(self, greedy: bool):
     if greedy not in self._collectors:
-      self._collectors[greedy] = actor_lib.EpisodeCollector(
-          self.env, self.policy, self.episode_length, greedy=greedy, seed=1,
-          mask_rule=self._mask_rule)
+      self._collectors[greedy] = acting.EpisodeCollector(self.env, self.policy, self.rules,
+                                                         greedy=greedy, seed=1)
     return self._collectors[greedy]
 
   def run(self, targets: Optional[np.ndarray] = None, num_samples: int = 0,
@@ -66,10 +65,10 @@ class Evaluator:
         if targets is not None and env.conditional:
           # Pad the last chunk by repeating its first target.
           env.set_next_target(targets[chunk[i] if i < len(chunk) else chunk[0]])
-      _, actions, _, final, _ = self._collector(greedy).collect()
+      output = self._collector(greedy).collect()
       for i in range(len(chunk)):
-        canvases.append(final[i])
-        programs.append([{k: int(v[t, i]) for k, v in actions.items()}
+        canvases.append(output.final_canvas[i])
+        programs.append([{k: int(v[i, t]) for k, v in output.actions.items()}
                          for t in range(self.episode_length)])
     out = {"canvases": np.stack(canvases), "programs": programs}
     if targets is not None:
@@ -78,15 +77,8 @@ class Evaluator:
     return out
 
 
-def random_policy_l2(make_env, targets: np.ndarray, episode_length: int, seed: int = 0,
-                     random_action=None) -> float:
-  """Mean l2 of uniformly random programs to the targets: the other floor to beat.
-
-  ``random_action(env, rng)`` draws an action (default: libmypaint, paint or
-  move with probability 1/2).
-  """
-  if random_action is None:
-    random_action = lambda env, rng: libmypaint_env.random_action(env, rng, 0.5)
+def random_policy_l2(make_env, targets: np.ndarray, seed: int = 0) -> float:
+  """Mean l2 of the environment's random programs to the targets: the other floor to beat."""
   rng = np.random.default_rng(seed)
   env = make_env()
   total = []
@@ -94,8 +86,8 @@ def random_policy_l2(make_env, targets: np.ndarray, episode_length: int, seed: i
     if env.conditional:
       env.set_next_target(target)
     env.reset()
-    for _ in range(episode_length):
-      step = env.step(random_action(env, rng))
+    for _ in range(env.episode_length):
+      step = env.step(env.random_action(rng))
     total.append(l2_per_image(step.observation["canvas"][None], target[None])[0])
   env.close()
   return float(np.mean(total))

@@ -10,11 +10,9 @@ it is already a [B] reward.
 
 All functions take batches; canvases are [B, H, W, C] floats in [0, 1].
 """
-from typing import Mapping, Tuple
+from typing import Callable, Optional
 
 import tensorflow as tf
-
-PAINT = 1  # the flag value of a paint action (0 moves the brush), as in envs/.
 
 
 def _reduce_image_axes(x, reduce_fn):
@@ -32,23 +30,17 @@ def l2_distance(canvas, target):
 
 
 def l2_reward(canvas, target):
-  """-l2_distance(canvas, target): the paper's fixed reward (section 3.3)."""
+  """-l2_distance(canvas, target): the paper's fixed reward (section 3.3); a scoring function."""
   return -l2_distance(canvas, target)  # [B]
 
 
-def new_strokes(flags):
-  """1 at each paint action whose previous action was not a paint, else 0."""
-  # flags: [T, B] -> [T, B]. Before the first action the brush has just been
-  # placed, so the first action's predecessor counts as a move.
-  is_paint = tf.cast(tf.equal(tf.cast(flags, tf.int32), PAINT), tf.float32)  # [T, B]
-  previous = tf.concat([tf.zeros_like(is_paint[:1]), is_paint[:-1]], axis=0)  # [T, B]
-  return is_paint * (1.0 - previous)
-
-
-def new_stroke_penalty(flags, weight: float = 1.0):
-  """-weight * number of new disjoint strokes of each episode (section 4.3)."""
-  # flags: [T, B] -> [B]. Rewards drawing in one continuous motion.
-  return -weight * tf.reduce_sum(new_strokes(flags), axis=0)
+def new_strokes(acted):
+  """1 at each step that acts after a step that did not (a new disjoint stroke), else 0."""
+  # acted: [T, B] 1 where the step painted. Before the first action the brush
+  # has just been placed, so the first action's predecessor counts as a move.
+  acted = tf.cast(acted, tf.float32)  # [T, B]
+  previous = tf.concat([tf.zeros_like(acted[:1]), acted[:-1]], axis=0)  # [T, B]
+  return acted * (1.0 - previous)
 
 
 def empty_canvas_penalty(canvas, weight: float = 1.0, background=1.0,
@@ -98,25 +90,60 @@ def final_step_rewards(final_reward, num_steps: int):
   return tf.concat([zeros, final_reward[None]], axis=0)  # [T, B]
 
 
-def combine_rewards(reward, terms: Mapping[str, tf.Tensor],
-                    weights: Mapping[str, float]) -> Tuple[tf.Tensor, dict]:
-  """reward + sum_k weights[k] * terms[k], and the weighted terms for summaries.
+def shaped_rewards(scores):
+  """Per-step score differences: [T + 1, B] scores of c_0..c_T -> [T, B] rewards.
+
+  r_t = s(c_t) - s(c_{t-1}) (potential-based shaping, Ng et al. 1999;
+  SPIRAL++ section 2.2): the undiscounted return telescopes to
+  s(c_T) - s(c_0), so the optimum is unchanged, but credit reaches the step
+  that earned it.
+  """
+  scores = tf.convert_to_tensor(scores)
+  return scores[1:] - scores[:-1]
+
+
+def update_return_moments(moments, returns, decay: float):
+  """Running [count > 0, mean, E[x^2]] of episode returns [B]; returns the new moments [3]."""
+  moments = tf.convert_to_tensor(moments, tf.float32)
+  batch = tf.stack([1.0, tf.reduce_mean(returns), tf.reduce_mean(tf.square(returns))])
+  decay = tf.where(moments[0] > 0.0, decay, 0.0)  # the first batch replaces the zeros
+  return decay * moments + (1.0 - decay) * batch
+
+
+def return_std(moments):
+  """Standard deviation from running moments [count > 0, mean, E[x^2]]."""
+  return tf.sqrt(tf.maximum(moments[2] - tf.square(moments[1]), 0.0))
+
+
+def auxiliary_rewards(acted, final_canvas, targets=None, *, new_stroke_weight: float = 0.0,
+                      empty_canvas_weight: float = 0.0, color_emd_weight: float = 0.0,
+                      background=1.0):
+  """The auxiliary terms as [T, B] rewards (penalties negative).
 
   Args:
-    reward: [B] the main reward (critic score or l2_reward).
-    terms: {name: [B]} auxiliary rewards, signed as rewards (penalties
-      negative; pass -color_histogram_emd for the CelebA penalty).
-    weights: {name: weight} naming every term.
-
-  Returns:
-    (total [B], {name: weighted term [B]}).
+    acted: [T, B] 1 where the step drew (for new strokes; pass zeros where
+      the domain has no strokes).
+    final_canvas: [B, H, W, C] the render after the last step.
+    targets: optional [B, H, W, C] targets (for the colour EMD).
+    new_stroke_weight: charged at the step that starts each disjoint stroke.
+    empty_canvas_weight, color_emd_weight: charged at the last step.
+    background: the blank canvas' value (scalar or [C]).
   """
-  missing = [k for k in terms if k not in weights]
-  if missing:
-    raise ValueError(f"weights lack term(s) {missing}; got {sorted(weights)}")
-  reward = tf.convert_to_tensor(reward)
-  weighted = {k: weights[k] * tf.cast(v, reward.dtype) for k, v in terms.items()}
-  total = reward
-  for value in weighted.values():
-    total = total + value
-  return total, weighted
+  acted = tf.cast(acted, tf.float32)
+  aux = -new_stroke_weight * new_strokes(acted)  # [T, B]
+  t = tf.shape(acted)[0]
+  last = tf.one_hot(t - 1, t)[:, None]  # [T, 1]
+  final = tf.zeros_like(acted[0])  # [B]
+  if empty_canvas_weight:
+    final += empty_canvas_penalty(final_canvas, empty_canvas_weight, background)
+  if color_emd_weight and targets is not None:
+    final -= color_emd_weight * color_histogram_emd(final_canvas, targets)
+  return aux + last * final[None]
+
+
+def critic_score(critic) -> Callable:
+  """The scoring function of the critic reward: D(canvas[, target]), [N]."""
+  def score(canvases, targets: Optional[tf.Tensor] = None):
+    scores = critic(canvases) if targets is None else critic(canvases, targets)
+    return tf.reshape(scores, [-1])
+  return score

@@ -115,15 +115,47 @@ def critic_loss(critic_fn: Callable, real, fake, *, condition=None,
   """
   real_scores = _scores(critic_fn, real, condition)  # [B]
   fake_scores = _scores(critic_fn, fake, condition)  # [B]
+  gp = gradient_penalty(critic_fn, real, fake, condition=condition,
+                        interpolation_alpha=interpolation_alpha, seed=seed)
+  return _total(real_scores, fake_scores, gp, gp_weight, centering_weight)
+
+
+def _total(real_scores, fake_scores, gp, gp_weight, centering_weight):
+  """(L_D, terms) from the scores [B] and the gradient penalty."""
   terms = {
       "real_score": tf.reduce_mean(real_scores),
       "fake_score": tf.reduce_mean(fake_scores),
-      "gradient_penalty": gradient_penalty(
-          critic_fn, real, fake, condition=condition,
-          interpolation_alpha=interpolation_alpha, seed=seed),
+      "gradient_penalty": gp,
       "centering": centering_penalty(real_scores, fake_scores),
   }
   terms["wasserstein"] = terms["real_score"] - terms["fake_score"]
   terms["total"] = (-terms["wasserstein"] + gp_weight * terms["gradient_penalty"]
                     + centering_weight * terms["centering"])
   return terms["total"], terms
+
+
+def conditional_critic_loss(critic_fn: Callable, real, fake, fake_targets, *,
+                            gp_weight: float = DEFAULT_GP_WEIGHT,
+                            centering_weight: float = DEFAULT_CENTERING_WEIGHT,
+                            interpolation_alpha=None, seed=None) -> Tuple[tf.Tensor, dict]:
+  """L_D of the conditional critic D(image, target) (paper eq. 6), with its terms.
+
+  p_d is a Dirac at the target, so the real pair is (x, x). Real images and
+  renders come with their own targets: each batch is scored against its own
+  condition, and the gradient penalty interpolates within each fake's own
+  pair, between its target and its render, conditioned on the same target.
+
+  Args:
+    critic_fn: (images [B, ...], targets [B, ...]) -> scores [B] or [B, 1].
+    real: [B, H, W, C] data images (their own targets).
+    fake: [B, H, W, C] renders; fake_targets: [B, H, W, C] their targets.
+    gp_weight, centering_weight, interpolation_alpha, seed: as in critic_loss.
+
+  Returns:
+    (loss scalar, terms) with the same terms as critic_loss.
+  """
+  real_scores = _scores(critic_fn, real, real)  # [B]
+  fake_scores = _scores(critic_fn, fake, fake_targets)  # [B]
+  gp = gradient_penalty(critic_fn, fake_targets, fake, condition=fake_targets,
+                        interpolation_alpha=interpolation_alpha, seed=seed)
+  return _total(real_scores, fake_scores, gp, gp_weight, centering_weight)

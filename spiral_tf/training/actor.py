@@ -1,111 +1,110 @@
-"""The actor: runs a copy of the policy over a batch of environments.
+"""The actor: a process that plays episodes with a copy of the policy.
 
-``EpisodeCollector`` plays whole episodes (usable in any process);
-``run_actor_process`` is the body of a spawned actor process: it fetches
-fresh weights from the learner every ``sync_interval`` episodes and sends
-each batch of finished episodes down its own pipe to the learner. One pipe
-per actor: an actor killed mid-send can only break its own channel, and a
-full pipe holds the actor back, which bounds the policy lag.
+``run_actor_process`` is the body of a spawned actor process. It builds its
+environments and policy from an ``ActorSpec`` (plain picklable values and
+factories, no config), fetches fresh weights from the learner every
+``sync_interval`` episodes and sends each batch of finished episodes, an
+``agents.acting.ActorOutput``, down its own pipe. One pipe per actor: an
+actor killed mid-send can only break its own channel, and a full pipe holds
+the actor back, which bounds the policy lag.
+
+Actors never touch a GPU: the learner (and the in-graph actor mode) own it.
 """
+import os
 import time
 import traceback
-from typing import Callable, Optional
+from typing import Callable, Iterator, NamedTuple, Optional
 
-import numpy as np
-import tensorflow as tf
+from spiral_tf.data.images import DataError
 
-from spiral_tf.agents import policy as policy_lib
-from spiral_tf.training import experiment
-
-
-class EpisodeCollector:
-  """Plays one episode on every environment of a batched env with one policy."""
-
-  def __init__(self, env, policy, episode_length: int, greedy: bool = False,
-               seed: int = 0, mask_rule: Optional[dict] = None):
-    self.env = env
-    self.policy = policy
-    self.episode_length = episode_length
-    self.components = tuple(env.action_spec())
-    self.batch_size = env.batch_size
-    self._rng = np.random.default_rng(seed)
-    self._greedy = greedy
-    self._mask_rule = mask_rule or {}
-    self._step_fn = tf.function(self._policy_step)
-
-  def _policy_step(self, observation, state, noise):
-    out, state = self.policy.step(observation, state, noise, greedy=self._greedy)
-    masks = policy_lib.component_masks(out.actions, self.components,
-                                       **self._mask_rule)  # [B, K]
-    log_prob = tf.add_n([out.log_probs[k] * masks[:, i]
-                         for i, k in enumerate(self.components)])  # [B]
-    return out.actions, log_prob, state
-
-  def collect(self):
-    """Returns (observations, actions, log_probs, final_canvas, noise), time-major [T, B]."""
-    b, t_max = self.batch_size, self.episode_length
-    step = self.env.reset()
-    state = self.policy.initial_state(b)
-    noise = self._rng.standard_normal((b, self.policy.noise_dim)).astype(np.float32)
-    noise_in = tf.constant(noise) if self.policy.noise_dim else None
-    observations = {k: [] for k in step.observation}
-    actions = {k: [] for k in self.components}
-    log_probs = []
-    for _ in range(t_max):
-      for k, v in step.observation.items():
-        observations[k].append(v)
-      act, log_prob, state = self._step_fn(step.observation, state, noise_in)
-      act = {k: v.numpy() for k, v in act.items()}
-      for k, v in act.items():
-        actions[k].append(v)
-      log_probs.append(log_prob.numpy())
-      step = self.env.step(act)
-    if not np.all(step.is_last()):
-      raise RuntimeError(f"episode did not end after {t_max} steps; the env and "
-                         "the config disagree on episode_length")
-    stack = lambda d: {k: np.stack(v) for k, v in d.items()}
-    return (stack(observations), stack(actions), np.stack(log_probs).astype(np.float32),
-            np.asarray(step.observation["canvas"]), noise)
+# What an actor reports before it exits: a crash is restarted, a data error is
+# fatal at once (it would recur on every restart).
+CRASH, DATA_ERROR = "crash", "data"
 
 
-def run_actor_process(actor_id: int, build: Callable, build_args: tuple, weight_store,
-                      connection, error_queue, stop_event, sync_interval: int,
-                      threads: int = 1, fail_after: Optional[int] = None):
+class ActorError(NamedTuple):
+  """Sent down an actor's pipe instead of an ActorOutput when the actor fails."""
+  kind: str        # CRASH or DATA_ERROR
+  traceback: str
+
+
+class ActorSpec(NamedTuple):
+  """Everything an actor process needs, picklable (built by training.builder)."""
+  make_env: Callable            # (targets) -> a ProgramEnvironment
+  make_policy: Callable         # (env) -> a PolicyNetwork built from its specs
+  make_targets: Optional[Callable[[int], Iterator]]  # seed -> endless targets (conditional)
+  envs_per_actor: int
+  seed: int                     # base seed; each actor and restart gets its own
+  threads: int                  # TensorFlow thread budget of one actor process
+  sync_interval: int            # episodes between weight fetches
+
+
+def actor_seed(spec: ActorSpec, actor_id: int, restarts: int) -> int:
+  """A distinct seed for every actor and every restart of it."""
+  return spec.seed * 10007 + actor_id * 101 + restarts
+
+
+def build(spec: ActorSpec, seed: int):
+  """(batched env, policy) of one actor, built inside its process."""
+  from spiral_tf.envs import program_env  # pylint: disable=g-import-not-at-top
+  targets = spec.make_targets(seed) if spec.make_targets is not None else None
+  envs = [spec.make_env(targets) for _ in range(spec.envs_per_actor)]
+  env = program_env.batched(envs)
+  return env, spec.make_policy(envs[0])
+
+
+def run_actor_process(actor_id: int, restarts: int, spec: ActorSpec, weight_store, connection):
   """Body of an actor process (started with the 'spawn' method).
 
-  ``build(*build_args)`` returns (batched env, policy, episode length, seed,
-  mask rule)
-  inside this process, so nothing TensorFlow crosses the process boundary.
+  Everything goes down ``connection``: ActorOutput batches, or one ActorError
+  before the process exits. The learner stops an actor by closing its end of
+  the pipe (the next send fails). No queues or events: nothing that a
+  ``kill -9`` of the whole tree could leave behind in /dev/shm.
   """
   try:
-    experiment.set_threads(threads)
-    env, policy, episode_length, seed, mask_rule = build(*build_args)
-    collector = EpisodeCollector(env, policy, episode_length, seed=seed, mask_rule=mask_rule)
+    os.environ["CUDA_VISIBLE_DEVICES"] = "-1"  # before TensorFlow initialises its devices
+    from spiral_tf.agents import acting  # pylint: disable=g-import-not-at-top
+    from spiral_tf.training import devices  # pylint: disable=g-import-not-at-top
+    devices.hide_gpus()
+    devices.set_threads(spec.threads)
+    env, policy = build(spec, actor_seed(spec, actor_id, restarts))
+    collector = acting.EpisodeCollector(env, policy, env.envs[0].action_rules,
+                                        seed=actor_seed(spec, actor_id, restarts))
     version, episodes = -1, 0
-    while not stop_event.is_set():
-      if version < 0 or episodes % sync_interval == 0:
+    while True:
+      if version < 0 or episodes % spec.sync_interval == 0:
         version, weights = weight_store.fetch(version)
         if weights is not None:
           policy.set_weights(weights)
       if version < 0:  # the learner has not published weights yet
         time.sleep(0.05)
         continue
-      batch = collector.collect() + (version,)
+      output = collector.collect(version)
       episodes += 1
       try:
-        connection.send(batch)
-      except (BrokenPipeError, EOFError, OSError):
-        if stop_event.is_set():  # the learner closed our pipe on shutdown
-          return
-        raise
-      if fail_after is not None and episodes >= fail_after:
-        raise RuntimeError(f"actor {actor_id}: failing on purpose after {episodes} episodes")
-  except Exception:  # pylint: disable=broad-except
-    error_queue.put((actor_id, traceback.format_exc()))
-    raise
+        connection.send(output)
+      except (BrokenPipeError, EOFError, OSError):  # the learner closed our pipe: stop
+        os._exit(0)  # pylint: disable=protected-access
+  except BaseException as e:  # pylint: disable=broad-except
+    kind = DATA_ERROR if _caused_by_data(e) else CRASH
+    try:
+      connection.send(ActorError(kind, f"actor {actor_id}: {traceback.format_exc()}"))
+    except (BrokenPipeError, EOFError, OSError):
+      pass
+    # Exit now: a tf.data iterator's destructor can block forever after an
+    # error inside its pipeline, and the learner is waiting for this report.
+    os._exit(1)  # pylint: disable=protected-access
 
 
-def model_weights_shapes(model) -> list:
-  """Shapes of ``model.get_weights()``, for a WeightStore."""
-  return [w.shape for w in model.get_weights()]
-
+def _caused_by_data(error: BaseException) -> bool:
+  """Whether an error came from the data: a DataError in its chain, or a failed decode."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    text = str(error)
+    # Errors inside a tf.data pipeline reach us re-raised by TensorFlow,
+    # with the original error's name and message in the text.
+    if isinstance(error, DataError) or "DataError" in text or "decode" in text.lower():
+      return True
+    error = error.__cause__ or error.__context__
+  return False

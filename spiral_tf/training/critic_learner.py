@@ -1,46 +1,33 @@
-"""The critic learner: WGAN-GP on real images against replayed final renders."""
-from typing import Dict
+"""The critic learner: updates the discriminator D on real images against replayed renders."""
+from typing import Callable, Dict
 
 import tensorflow as tf
 
-from spiral_tf.losses import wgan_gp
-
 
 class CriticLearner:
-  """Updates the Wasserstein critic D (paper eq. 1, section 3.4)."""
+  """Applies the gradients of a critic loss (paper eq. 1, section 3.4)."""
 
-  def __init__(self, critic, optimizer, strategy, *, conditional: bool,
-               gradient_penalty_weight: float = 10.0, centering_weight: float = 1e-3):
+  def __init__(self, critic, optimizer, strategy, *, loss_fn: Callable, conditional: bool):
+    """Args:
+      critic, optimizer, strategy: the network, its Keras optimizer and the
+        tf.distribute strategy the learner runs under.
+      loss_fn: how the critic is trained: (critic_fn, real, fake, fake_targets)
+        -> (loss, terms), e.g. losses.wgan_gp.conditional_critic_loss
+        (conditional) or a wrapper of losses.wgan_gp.critic_loss ignoring
+        fake_targets (unconditional), with its weights bound.
+      conditional: whether the critic scores (image, target) pairs.
+    """
     self.critic, self.optimizer, self.strategy = critic, optimizer, strategy
+    self.loss_fn = loss_fn
     self.conditional = conditional
-    self.gp_weight = gradient_penalty_weight
-    self.centering_weight = centering_weight
+
+  def _critic_fn(self, images, condition=None):
+    return self.critic(images, condition) if self.conditional else self.critic(images)
 
   def _replica_step(self, real, fake, fake_targets):
-    if self.conditional:
-      # p_d is a Dirac at the target (eq. 6): the real pair is (x, x). Real
-      # images and renders come with their own targets, so score each batch
-      # against its own condition.
-      critic_fn = lambda images, condition: self.critic(images, condition)
-      with tf.GradientTape() as tape:
-        real_scores = self.critic(real, real)
-        fake_scores = self.critic(fake, fake_targets)
-        # Interpolate within each fake's own pair: x_hat between its target and
-        # its render, conditioned on the same target.
-        gp = wgan_gp.gradient_penalty(critic_fn, fake_targets, fake, condition=fake_targets)
-        centering = wgan_gp.centering_penalty(real_scores, fake_scores)
-        wasserstein = tf.reduce_mean(real_scores) - tf.reduce_mean(fake_scores)
-        loss = -wasserstein + self.gp_weight * gp + self.centering_weight * centering
-        replica_loss = loss / self.strategy.num_replicas_in_sync
-      terms = dict(wasserstein=wasserstein, gradient_penalty=gp, centering=centering,
-                   real_score=tf.reduce_mean(real_scores),
-                   fake_score=tf.reduce_mean(fake_scores), total=loss)
-    else:
-      with tf.GradientTape() as tape:
-        loss, terms = wgan_gp.critic_loss(
-            self.critic, real, fake, gp_weight=self.gp_weight,
-            centering_weight=self.centering_weight)
-        replica_loss = loss / self.strategy.num_replicas_in_sync
+    with tf.GradientTape() as tape:
+      loss, terms = self.loss_fn(self._critic_fn, real, fake, fake_targets)
+      replica_loss = loss / self.strategy.num_replicas_in_sync
     variables = self.critic.trainable_variables
     grads = tape.gradient(replica_loss, variables)
     self.optimizer.apply_gradients(zip(grads, variables))

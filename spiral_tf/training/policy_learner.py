@@ -1,14 +1,15 @@
 """The policy learner: A2C with V-trace correction on batches of whole episodes.
 
-Rewards are computed here, from the learner's current critic (or the l2
-distance to the target), on the renders the actors sent: the final canvas
-and, for potential-based shaping, every intermediate one.
+Rewards are computed here, with the learner's current scoring function (the
+critic, or -l2 to the target), on the renders the actors sent: the final
+canvas and, for per-step credit, every intermediate one. The formulas live in
+``losses/``; this class only applies them and the gradients.
 """
-from typing import Dict, Mapping, Optional
+from typing import Callable, Dict, Mapping
 
 import tensorflow as tf
 
-from spiral_tf.agents import policy as policy_lib
+from spiral_tf.agents import acting
 from spiral_tf.losses import policy_gradient
 from spiral_tf.losses import rewards as rewards_lib
 
@@ -20,38 +21,47 @@ def time_major(x):
 
 
 class PolicyLearner:
-  """Updates the policy from batches of Trajectory (batch-major [B, T, ...])."""
+  """Updates the policy from ActorOutput batches (batch-major [B, T, ...])."""
 
   def __init__(self, policy, optimizer, strategy, *,
-               critic=None,
-               reward: str = "l2",
+               score_fn: Callable,
+               rules,
                shaped_reward: bool = True,
                reward_scale: float = 1.0,
-               reward_normalization: str = "none",
+               normalize_rewards: bool = False,
                new_stroke_penalty: float = 0.0,
                empty_canvas_penalty: float = 0.0,
                color_emd_weight: float = 0.0,
                discount: float = 1.0,
                baseline_cost: float = 0.5,
                entropy_costs: Mapping[str, float],
-               max_grad_norm: float = 40.0,
-               mask_rule: Optional[dict] = None):
-    if reward == "critic" and critic is None:
-      raise ValueError("reward='critic' needs a critic")
-    if reward not in ("critic", "l2"):
-      raise ValueError(f"reward must be 'critic' or 'l2', got {reward!r}")
-    if reward_normalization not in ("none", "running"):
-      raise ValueError(f"reward_normalization must be 'none' or 'running', got "
-                       f"{reward_normalization!r}")
-    self.policy, self.optimizer, self.strategy, self.critic = policy, optimizer, strategy, critic
-    self.reward = reward
-    # Shaping scores every intermediate canvas. The critic is trained on final
-    # renders only (section 3.4), so its scores of half-painted canvases mean
-    # nothing: with it, they swung the policy from painting everything to
-    # nothing within a minute on MNIST. Shape the l2 reward only.
-    self.shaped_reward = shaped_reward and reward == "l2"
+               max_grad_norm: float = 40.0):
+    """Args:
+      policy, optimizer, strategy: the network, its Keras optimizer and the
+        tf.distribute strategy the learner runs under.
+      score_fn: (canvases [N, S, S, C], targets [N, S, S, C] or None) -> [N]
+        scores; rewards are built from the scores of the episode's canvases.
+      rules: the environment's action_rules (masks, what counts as a stroke).
+      shaped_reward: per-step score differences (losses.rewards.shaped_rewards)
+        instead of the final score at the last step.
+      reward_scale: multiplies the scores' rewards before normalisation.
+      normalize_rewards: divide rewards by the running std of episode returns.
+      new_stroke_penalty, empty_canvas_penalty, color_emd_weight: auxiliary
+        rewards (losses.rewards.auxiliary_rewards).
+      discount: gamma of V-trace.
+      baseline_cost: weight of the value loss.
+      entropy_costs: entropy bonus weight of every action component.
+      max_grad_norm: global gradient-norm clip.
+    """
+    missing = [k for k in rules.components if k not in entropy_costs]
+    if missing:
+      raise ValueError(f"entropy_costs lacks component(s) {missing}")
+    self.policy, self.optimizer, self.strategy = policy, optimizer, strategy
+    self.score_fn = score_fn
+    self.rules = rules
+    self.shaped_reward = shaped_reward
     self.reward_scale = reward_scale
-    self.normalize_rewards = reward_normalization == "running"
+    self.normalize_rewards = normalize_rewards
     # Running mean and second moment of episode returns (count 0 = not seen
     # yet). A critic's scores have no fixed scale and drift as it trains;
     # dividing rewards by the returns' running standard deviation keeps the
@@ -61,70 +71,54 @@ class PolicyLearner:
     self.return_moments = tf.Variable([0.0, 0.0, 0.0], trainable=False, name="return_moments",
                                       aggregation=tf.VariableAggregation.MEAN)
     self.moment_decay = 0.99
-    self.aux_weights = dict(new_strokes=new_stroke_penalty, empty_canvas=empty_canvas_penalty,
-                            color_emd=color_emd_weight)
+    # New disjoint strokes exist only in domains that draw strokes.
+    self.aux_weights = dict(new_stroke_weight=new_stroke_penalty if rules.draws_strokes else 0.0,
+                            empty_canvas_weight=empty_canvas_penalty,
+                            color_emd_weight=color_emd_weight)
     self.discount = discount
     self.baseline_cost = baseline_cost
-    self.entropy_costs = dict(entropy_costs)
+    self.entropy_costs = {k: float(entropy_costs[k]) for k in rules.components}
     self.max_grad_norm = max_grad_norm
-    self.mask_rule = dict(mask_rule or dict(flag="flag", move_value=0,
-                                            move_components=("flag", "end")))
-    # New disjoint strokes exist only where the "do nothing" action is a move.
-    self.move_flag = self.mask_rule["flag"] if self.mask_rule["move_value"] == 0 else None
-    self.components = policy.components
 
-  def _score(self, canvases, targets):
-    """Reward-to-be of canvases [N, S, S, C]: critic score or -l2 to target."""
-    if self.reward == "critic":
-      return self.critic(canvases, targets) if targets is not None else self.critic(canvases)
-    return rewards_lib.l2_reward(canvases, targets)
+  def _scores(self, canvases, targets):
+    """score_fn over [T+1, B, ...] canvases (targets [B, ...] or None) -> [T+1, B]."""
+    t1, b = tf.shape(canvases)[0], tf.shape(canvases)[1]
+    flat = tf.reshape(canvases, tf.concat([[t1 * b], tf.shape(canvases)[2:]], 0))
+    flat_targets = None
+    if targets is not None:
+      flat_targets = tf.reshape(tf.broadcast_to(targets[None], tf.shape(canvases)),
+                                tf.shape(flat))
+    return tf.reshape(self.score_fn(flat, flat_targets), [t1, b])
 
   def compute_rewards(self, observations, actions, final_canvas):
     """Rewards [T, B] and summary terms; inputs time-major, final_canvas [B, ...]."""
     canvases = tf.concat([observations["canvas"], final_canvas[None]], 0)  # [T+1, B, S, S, C]
-    t1, b = tf.shape(canvases)[0], tf.shape(canvases)[1]
-    targets = observations.get("target")
+    targets = observations["target"][-1] if "target" in observations else None  # [B, ...]
     terms = {}
     if self.shaped_reward:
-      flat = tf.reshape(canvases, tf.concat([[t1 * b], tf.shape(canvases)[2:]], 0))
-      flat_targets = None
-      if targets is not None:
-        all_targets = tf.concat([targets, targets[-1:]], 0)  # [T+1, B, ...]
-        flat_targets = tf.reshape(all_targets, tf.shape(flat))
-      scores = tf.reshape(self._score(flat, flat_targets), [t1, b])  # [T+1, B]
-      # Potential-based shaping: sum_t r_t = score(final) - score(blank).
-      rewards = scores[1:] - scores[:-1]  # [T, B]
+      scores = self._scores(canvases, targets)  # [T+1, B]
+      rewards = rewards_lib.shaped_rewards(scores)  # [T, B]
       final_score = scores[-1]
     else:
-      final_score = self._score(final_canvas, None if targets is None else targets[-1])
+      final_score = tf.reshape(self.score_fn(final_canvas, targets), [-1])  # [B]
       rewards = rewards_lib.final_step_rewards(final_score, tf.shape(canvases)[0] - 1)
     rewards *= self.reward_scale
     if self.normalize_rewards:
-      returns = tf.reduce_sum(rewards, 0)  # [B]
-      batch = tf.stack([1.0, tf.reduce_mean(returns), tf.reduce_mean(tf.square(returns))])
-      decay = tf.where(self.return_moments[0] > 0.0, self.moment_decay, 0.0)
-      moments = decay * self.return_moments + (1.0 - decay) * batch  # [count>0, mean, E[x^2]]
+      moments = rewards_lib.update_return_moments(
+          self.return_moments, tf.reduce_sum(rewards, 0), self.moment_decay)
       self.return_moments.assign(moments)
-      std = tf.sqrt(tf.maximum(moments[2] - tf.square(moments[1]), 0.0))
+      std = rewards_lib.return_std(moments)
       rewards /= std + 1e-3
       terms["return_std"] = std
     terms["final_score"] = tf.reduce_mean(final_score)
     if targets is not None:
-      terms["l2_to_target"] = tf.reduce_mean(rewards_lib.l2_distance(final_canvas, targets[-1]))
-    aux = tf.zeros_like(rewards)
-    if self.aux_weights["new_strokes"] and self.move_flag is not None:
-      # Charged at the step that starts each new disjoint stroke.
-      aux -= self.aux_weights["new_strokes"] * rewards_lib.new_strokes(actions[self.move_flag])
-    last = tf.one_hot(tf.shape(rewards)[0] - 1, tf.shape(rewards)[0])[:, None]  # [T, 1]
-    if self.aux_weights["empty_canvas"]:
-      aux += last * rewards_lib.empty_canvas_penalty(final_canvas, self.aux_weights["empty_canvas"])
-    if self.aux_weights["color_emd"] and targets is not None:
-      aux -= last * self.aux_weights["color_emd"] * rewards_lib.color_histogram_emd(
-          final_canvas, targets[-1])
+      terms["l2_to_target"] = tf.reduce_mean(rewards_lib.l2_distance(final_canvas, targets))
+    aux = rewards_lib.auxiliary_rewards(self.rules.acted(actions), final_canvas, targets,
+                                        **self.aux_weights)  # [T, B]
     terms["aux_reward"] = tf.reduce_mean(tf.reduce_sum(aux, 0))
     return rewards + aux, terms
 
-  def _replica_step(self, batch):
+  def _replica_step(self, batch: acting.ActorOutput, learner_step):
     observations = {k: time_major(v) for k, v in batch.observations.items()}
     actions = {k: time_major(v) for k, v in batch.actions.items()}
     behaviour = time_major(batch.behaviour_log_prob)  # [T, B]
@@ -134,17 +128,15 @@ class PolicyLearner:
     # The episode ends at T: no bootstrap, discount 0 after the last step.
     discounts = self.discount * tf.concat([tf.ones([t - 1, b]), tf.zeros([1, b])], 0)
     noise = batch.noise if self.policy.noise_dim else None
-    masks = policy_lib.component_masks(actions, self.components, **self.mask_rule)  # [T, B, K]
+    masks = self.rules.masks(actions)  # [T, B, K]
     with tf.GradientTape() as tape:
       out = self.policy.unroll(observations, actions, self.policy.initial_state(b), noise)
       loss, terms = policy_gradient.a2c_vtrace_loss(
-          {k: out.log_probs[k] for k in self.components},
-          {k: out.entropies[k] for k in self.components},
+          {k: out.log_probs[k] for k in self.rules.components},
+          {k: out.entropies[k] for k in self.rules.components},
           rewards, discounts, out.baseline, tf.zeros([b]),
           masks=masks, behaviour_log_probs=behaviour,
-          entropy_costs={k: self.entropy_costs.get(k, self.entropy_costs.get("default", 0.01))
-                         for k in self.components},
-          baseline_cost=self.baseline_cost)
+          entropy_costs=self.entropy_costs, baseline_cost=self.baseline_cost)
       replica_loss = loss / self.strategy.num_replicas_in_sync
     variables = self.policy.trainable_variables
     grads = tape.gradient(replica_loss, variables)
@@ -154,14 +146,15 @@ class PolicyLearner:
     terms["grad_norm"] = norm
     terms["return"] = tf.reduce_mean(tf.reduce_sum(rewards, 0))
     # Fraction of steps that did something (painted, or added/changed an object).
-    terms["paint_fraction"] = tf.reduce_mean(tf.cast(tf.not_equal(
-        actions[self.mask_rule["flag"]], self.mask_rule["move_value"]), tf.float32))
-    terms["flag_entropy"] = tf.reduce_mean(out.entropies[self.components[0]])
+    terms["paint_fraction"] = tf.reduce_mean(self.rules.acted(actions))
+    terms["flag_entropy"] = tf.reduce_mean(out.entropies[self.rules.mask_component])
+    # Learner updates between the weights that acted and these (V-trace corrects for it).
+    terms["policy_lag"] = tf.reduce_mean(tf.cast(learner_step - batch.policy_version, tf.float32))
     return terms
 
   @tf.function
-  def step(self, distributed_batch) -> Dict[str, tf.Tensor]:
-    """One SGD step on a distributed batch; returns mean terms across replicas."""
-    terms = self.strategy.run(self._replica_step, args=(distributed_batch,))
+  def step(self, distributed_batch, learner_step) -> Dict[str, tf.Tensor]:
+    """One SGD step on a distributed ActorOutput batch; returns mean terms across replicas."""
+    terms = self.strategy.run(self._replica_step, args=(distributed_batch, learner_step))
     return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
             for k, v in terms.items()}

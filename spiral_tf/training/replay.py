@@ -1,8 +1,15 @@
-"""Replay of final renders: the layer between actors and the critic learner (paper 3.4)."""
+"""Replay of final renders: the layer between actors and the critic learner (paper 3.4).
+
+The critic samples its fakes from here rather than from the newest batch
+only, so it can update at its own rate and does not chase the policy. The
+buffer is part of the checkpoint (``checkpointable``): a resumed critic sees
+the renders it saw before, not an empty buffer.
+"""
 import threading
 from typing import Optional, Tuple
 
 import numpy as np
+import tensorflow as tf
 
 
 class RenderReplay:
@@ -16,6 +23,14 @@ class RenderReplay:
     self._next = 0
     self._lock = threading.Lock()
     self._rng = np.random.default_rng(seed)
+    # Variables mirroring the buffer, written only when a checkpoint is saved.
+    self.checkpointable = tf.Module(name="render_replay")
+    with tf.init_scope():
+      self.checkpointable.renders = tf.Variable(self._renders, trainable=False, name="renders")
+      if conditional:
+        self.checkpointable.targets = tf.Variable(self._targets, trainable=False, name="targets")
+      self.checkpointable.position = tf.Variable([0, 0], dtype=tf.int64, trainable=False,
+                                                 name="size_and_next")
 
   def __len__(self):
     return self._size
@@ -29,6 +44,12 @@ class RenderReplay:
       self._next = (self._next + 1) % self.capacity
       self._size = min(self._size + 1, self.capacity)
 
+  def add_episodes(self, output):
+    """The trajectory pipeline's tap: stores the final renders of an ActorOutput batch."""
+    targets = output.observations.get("target")
+    for i, render in enumerate(output.final_canvas):
+      self.add(render, None if targets is None else targets[i, -1])
+
   def sample(self, batch_size: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Uniformly samples ``batch_size`` stored renders (with replacement)."""
     with self._lock:
@@ -38,3 +59,19 @@ class RenderReplay:
       renders = self._renders[idx]
       targets = self._targets[idx] if self._targets is not None else None
     return renders, targets
+
+  def before_save(self):
+    """Copies the buffer into its checkpoint variables."""
+    with self._lock:
+      self.checkpointable.renders.assign(self._renders)
+      if self._targets is not None:
+        self.checkpointable.targets.assign(self._targets)
+      self.checkpointable.position.assign([self._size, self._next])
+
+  def after_restore(self):
+    """Refills the buffer from its restored checkpoint variables."""
+    with self._lock:
+      self._renders[...] = self.checkpointable.renders.numpy()
+      if self._targets is not None:
+        self._targets[...] = self.checkpointable.targets.numpy()
+      self._size, self._next = (int(v) for v in self.checkpointable.position.numpy())

@@ -16,14 +16,23 @@ class WeightStore:
   block the learner. Picklable: spawned actors attach the block by name.
   """
 
-  def __init__(self, shapes: List[tuple], ctx=None, _name: Optional[str] = None,
-               _counters=None):
+  def __init__(self, shapes: List[tuple], ctx=None, name: Optional[str] = None,
+               _name: Optional[str] = None, _counters=None):
+    """Args:
+      shapes: shapes of the policy's get_weights().
+      ctx: the multiprocessing context of the actors.
+      name: a fixed name for the shared memory block (e.g. one per run
+        folder), so that a block left by a killed run is found and freed
+        (remove_stale) instead of leaking in /dev/shm; None for a random one.
+    """
     ctx = ctx or mp.get_context("spawn")
     self.shapes = [tuple(s) for s in shapes]
     self.sizes = [int(np.prod(s)) for s in self.shapes]
     nbytes = max(4, 4 * sum(self.sizes))
     if _name is None:
-      self._shm = shared_memory.SharedMemory(create=True, size=nbytes)
+      if name is not None:
+        remove_stale(name)
+      self._shm = shared_memory.SharedMemory(name=name, create=True, size=nbytes)
       self._owner = True
       # [seq, version]; written by the learner only.
       self._counters = ctx.Array("q", [0, -1], lock=False)
@@ -75,6 +84,17 @@ class WeightStore:
     self._shm.close()
     if self._owner:
       self._shm.unlink()
+
+
+def remove_stale(name: str) -> bool:
+  """Frees a shared memory block left by a dead process. Returns whether there was one."""
+  try:
+    stale = shared_memory.SharedMemory(name=name)
+  except FileNotFoundError:
+    return False
+  stale.close()
+  stale.unlink()
+  return True
 
 
 def _attach(shapes, name, counters):

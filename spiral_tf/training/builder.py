@@ -1,0 +1,293 @@
+"""The builder: the only library code that reads a Config (like Acme's ``agent.py``).
+
+It turns an experiment's config into typed parts: environments (and a
+picklable ``ActorSpec`` for the actor processes), the policy and critic
+networks, the per-component entropy costs, the scoring function ("how a
+canvas is scored"), the critic loss ("how the critic is trained"), the data,
+the schedule and the ``Trainer``; and, for the tools, a trained policy from
+a run folder. Actors, learners, networks and losses take typed arguments.
+"""
+import functools
+import json
+import multiprocessing as mp
+import os
+from typing import Callable, Iterator, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from spiral_tf import config as config_lib
+from spiral_tf import data as data_lib
+from spiral_tf.agents import acting
+from spiral_tf.agents import critic as critic_lib
+from spiral_tf.agents import policy as policy_lib
+from spiral_tf.envs import libmypaint_env
+from spiral_tf.losses import rewards
+from spiral_tf.losses import wgan_gp
+from spiral_tf.training import actor as actor_lib
+from spiral_tf.training import actor_pool as actor_pool_lib
+from spiral_tf.training import checkpointing
+from spiral_tf.training import critic_learner as critic_learner_lib
+from spiral_tf.training import devices
+from spiral_tf.training import pipeline
+from spiral_tf.training import policy_learner as policy_learner_lib
+from spiral_tf.training import replay as replay_lib
+from spiral_tf.training import reporting
+from spiral_tf.training import run_folder
+from spiral_tf.training import trainer as trainer_lib
+from spiral_tf.training import weights as weights_lib
+
+
+# --- environments ---------------------------------------------------------------
+def env_factory(cfg: config_lib.Config) -> Callable:
+  """A picklable (targets=None) -> environment of the config's domain."""
+  e = cfg.env
+  if e.domain == "mujoco_scenes":
+    from spiral_tf.envs import mujoco_scenes  # pylint: disable=g-import-not-at-top
+    return functools.partial(_with_targets, mujoco_scenes.MujocoScenesEnv, dict(
+        image_size=e.canvas_size, episode_length=e.episode_length, shadows=e.shadows,
+        conditional=cfg.train.conditional))
+  return functools.partial(_with_targets, libmypaint_env.LibMyPaintEnv, dict(
+      canvas_size=e.canvas_size, grid_size=e.grid_size, episode_length=e.episode_length,
+      brush=e.brush, brush_sizes=tuple(e.brush_sizes), use_color=e.use_color,
+      use_pressure=e.use_pressure, conditional=cfg.train.conditional))
+
+
+def _with_targets(env_class, kwargs: dict, targets=None):
+  return env_class(targets=targets, **kwargs)
+
+
+def make_env(cfg: config_lib.Config, targets=None):
+  """One environment of the config's domain (a ProgramEnvironment)."""
+  return env_factory(cfg)(targets)
+
+
+def painting_env_kwargs(cfg: config_lib.Config) -> dict:
+  """LibMyPaintEnv keyword arguments of the config (for re-painting programs)."""
+  return dict(env_factory(cfg).args[1], conditional=False)
+
+
+# --- networks -------------------------------------------------------------------
+def _policy_for_env(kwargs: dict, env) -> policy_lib.PolicyNetwork:
+  kwargs = dict(kwargs, spatial_components=env.action_rules.spatial_components)
+  return policy_lib.PolicyNetwork(env.observation_spec(), env.action_spec(), **kwargs)
+
+
+def policy_factory(cfg: config_lib.Config) -> Callable:
+  """A picklable env -> policy network built from the environment's specs."""
+  return functools.partial(_policy_for_env, dict(cfg.policy))
+
+
+def make_policy(cfg: config_lib.Config, env) -> policy_lib.PolicyNetwork:
+  """The policy network, built from the environment's specs and rules."""
+  return policy_factory(cfg)(env)
+
+
+def make_critic(cfg: config_lib.Config, env) -> critic_lib.Critic:
+  """The critic for the environment's canvases (conditional when the agent is)."""
+  shape = env.observation_spec()["canvas"].shape
+  return critic_lib.Critic(tuple(shape), conditional=cfg.train.conditional, **dict(cfg.critic))
+
+
+def entropy_costs(cfg: config_lib.Config, env) -> dict:
+  """The entropy cost of every action component: train.entropy_costs over train.entropy_cost."""
+  components = env.action_rules.components
+  unknown = sorted(set(cfg.train.entropy_costs) - set(components))
+  if unknown:
+    raise config_lib.ConfigError(
+        f"train.entropy_costs names {unknown}, which this environment's actions do not "
+        f"have; its components are {list(components)}")
+  return {k: float(cfg.train.entropy_costs.get(k, cfg.train.entropy_cost)) for k in components}
+
+
+# --- how a canvas is scored, how the critic is trained ---------------------------
+def score_fn(cfg: config_lib.Config, critic=None) -> Callable:
+  """(canvases, targets) -> [N] scores: -l2 to the target, or the critic's score."""
+  if cfg.train.reward == "critic":
+    return rewards.critic_score(critic)
+  return rewards.l2_reward
+
+
+def critic_loss_fn(cfg: config_lib.Config) -> Callable:
+  """(critic_fn, real, fake, fake_targets) -> (loss, terms) with the config's weights."""
+  t = cfg.train
+  weights = dict(gp_weight=t.gradient_penalty_weight, centering_weight=t.centering_weight)
+  if t.conditional:
+    return functools.partial(wgan_gp.conditional_critic_loss, **weights)
+  return lambda critic_fn, real, fake, _: wgan_gp.critic_loss(critic_fn, real, fake, **weights)
+
+
+# --- data -------------------------------------------------------------------------
+def _load_kwargs(cfg: config_lib.Config) -> dict:
+  options = dict(cfg.data.options)
+  if cfg.data.name == "synthetic":
+    e = cfg.env
+    # Targets painted by the agent's own environment, so they are reachable.
+    options.setdefault("grid_size", e.grid_size)
+    options.setdefault("episode_length", e.episode_length)
+    options.setdefault("use_color", e.use_color)
+    options.setdefault("env_kwargs", dict(brush=e.brush, brush_sizes=tuple(e.brush_sizes),
+                                          use_pressure=e.use_pressure))
+  channels = 3 if cfg.env.use_color or cfg.env.domain == "mujoco_scenes" else 1
+  return dict(options, name=cfg.data.name, path=cfg.data.path, size=cfg.env.canvas_size,
+              channels=channels)
+
+
+def load_dataset(cfg: config_lib.Config, split: str) -> tf.data.Dataset:
+  """The config's image data set at the canvas size and channel count."""
+  return data_lib.load(split=split, **_load_kwargs(cfg))
+
+
+def load_images(cfg: config_lib.Config, split: str, limit: int) -> np.ndarray:
+  """Up to ``limit`` images of ``split`` as float32 [N, S, S, C] (fixed order)."""
+  images = list(load_dataset(cfg, split).take(limit).as_numpy_iterator())
+  if not images:
+    raise data_lib.DataError(f"data set {cfg.data.name!r} split {split!r} is empty")
+  return np.stack(images).astype(np.float32)
+
+
+def _target_stream(load_kwargs: dict, split: str, seed: int) -> Iterator[np.ndarray]:
+  ds = data_lib.load(split=split, **load_kwargs)
+  ds = ds.shuffle(2048, seed=seed, reshuffle_each_iteration=True)
+  return ds.repeat().as_numpy_iterator()
+
+
+def actor_spec(cfg: config_lib.Config) -> actor_lib.ActorSpec:
+  """What the actor processes build, as picklable values and factories."""
+  t = cfg.train
+  targets = (functools.partial(_target_stream, _load_kwargs(cfg), "train")
+             if t.conditional else None)
+  return actor_lib.ActorSpec(env_factory(cfg), policy_factory(cfg), targets, t.envs_per_actor,
+                             t.seed, t.actor_threads, t.weight_sync_interval)
+
+
+# --- trained agents from run folders ----------------------------------------------
+class TrainedAgent(NamedTuple):
+  """A policy restored from a run folder, with what is needed to run it."""
+  config: config_lib.Config
+  policy: policy_lib.PolicyNetwork
+  make_env: Callable   # (targets=None) -> environment
+  checkpoint: str      # the checkpoint restored
+  learner_step: int
+
+
+def load_config(run_dir: str) -> config_lib.Config:
+  """The config a run folder was trained with (its config.json)."""
+  path = os.path.join(run_dir, "config.json")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path} not found: is {run_dir!r} a run folder of tools/train.py?")
+  with open(path) as f:
+    return config_lib.from_dict(json.load(f))
+
+
+def load_trained_policy(run_dir: str) -> TrainedAgent:
+  """The newest restorable policy of a run folder (evaluate, mcmc_baseline, export)."""
+  cfg = load_config(run_dir)
+  env = make_env(cfg)
+  policy = make_policy(cfg, env)
+  step = tf.Variable(0, dtype=tf.int64, name="learner_step")
+  ckpt = tf.train.Checkpoint(policy=policy, learner_step=step)
+  path = checkpointing.restore_newest(ckpt, os.path.join(run_dir, "checkpoints"), partial=True)
+  if path is None:
+    raise checkpointing.CheckpointError(f"no checkpoint in {run_dir}/checkpoints: train first")
+  return TrainedAgent(cfg, policy, env_factory(cfg), path, int(step.numpy()))
+
+
+def schedule(cfg: config_lib.Config) -> trainer_lib.Schedule:
+  """The Trainer's schedule from train.*."""
+  t = cfg.train
+  return trainer_lib.Schedule(
+      max_steps=t.max_steps, max_minutes=t.max_minutes, eval_every_minutes=t.eval_every_minutes,
+      checkpoint_every_minutes=t.checkpoint_every_minutes,
+      summary_every_steps=t.summary_every_steps, critic_updates_per_step=t.critic_updates_per_step,
+      batch_size=t.batch_size, episode_length=cfg.env.episode_length)
+
+
+def config_dict(cfg: config_lib.Config) -> dict:
+  """The config as plain JSON values."""
+  return json.loads(json.dumps(cfg.to_dict()))
+
+
+def prepare_run_dir(cfg: config_lib.Config, run_dir: str,
+                    allow_config_change: bool = False) -> run_folder.RunFolder:
+  """Locks the run folder and records the config it trains (refusing a changed one)."""
+  folder = run_folder.RunFolder(run_dir)
+  folder.lock()
+  previous = folder.recorded_config()
+  if previous is not None:
+    previous = config_dict(config_lib.from_dict(previous))  # today's defaults filled in
+  folder.record_config(config_dict(cfg), previous, allow_change=allow_config_change)
+  return folder
+
+
+def build_trainer(cfg: config_lib.Config, run_dir: str,
+                  log: Callable[[str], None] = print) -> trainer_lib.Trainer:
+  """Every part of a training run, wired into a Trainer for ``run_dir``."""
+  t = cfg.train
+  devices.set_threads(t.learner_threads, log)
+  tf.random.set_seed(t.seed)
+  strategy = devices.make_strategy(t.strategy)
+  env = make_env(cfg)  # for specs and rules
+  critic = None
+  with strategy.scope():
+    policy = make_policy(cfg, env)
+    policy_optimizer = keras.optimizers.Adam(t.policy_learning_rate)
+    counters = dict(learner_step=tf.Variable(0, dtype=tf.int64, trainable=False),
+                    frames=tf.Variable(0, dtype=tf.int64, trainable=False),
+                    seconds=tf.Variable(0.0, dtype=tf.float64, trainable=False))
+    tracked = dict(policy=policy, policy_optimizer=policy_optimizer, **counters)
+    critic_learner = None
+    if t.reward == "critic":
+      critic = make_critic(cfg, env)
+      critic_optimizer = keras.optimizers.Adam(t.critic_learning_rate, beta_1=t.critic_beta1)
+      critic_learner = critic_learner_lib.CriticLearner(
+          critic, critic_optimizer, strategy, loss_fn=critic_loss_fn(cfg),
+          conditional=t.conditional)
+      tracked.update(critic=critic, critic_optimizer=critic_optimizer)
+    policy_learner = policy_learner_lib.PolicyLearner(
+        policy, policy_optimizer, strategy, score_fn=score_fn(cfg, critic),
+        rules=env.action_rules, shaped_reward=t.shaped_reward, reward_scale=t.reward_scale,
+        normalize_rewards=t.reward_normalization == "running",
+        new_stroke_penalty=t.new_stroke_penalty, empty_canvas_penalty=t.empty_canvas_penalty,
+        color_emd_weight=t.color_emd_weight, discount=t.discount,
+        baseline_cost=t.baseline_cost, entropy_costs=entropy_costs(cfg, env),
+        max_grad_norm=t.policy_max_grad_norm)
+  tracked["return_moments"] = policy_learner.return_moments
+  replay = replay_lib.RenderReplay(t.replay_batches * t.batch_size,
+                                   env.observation_spec()["canvas"].shape, t.conditional,
+                                   seed=t.seed)
+  checkpoints = checkpointing.RunCheckpoints(os.path.join(run_dir, "checkpoints"),
+                                             replay=replay if critic else None, **tracked)
+  spec = acting.tensor_spec(env.observation_spec(), env.action_spec(), cfg.env.episode_length,
+                            policy.noise_dim)
+  ctx = mp.get_context("spawn")
+  folder = run_folder.RunFolder(run_dir)  # names and log file only; tools/train.py locks it
+
+  def make_actor_pool():
+    store = weights_lib.WeightStore([w.shape for w in policy.get_weights()], ctx,
+                                    name=folder.shared_memory_name)
+    store.publish(policy.get_weights(), int(counters["learner_step"].numpy()))
+    return actor_pool_lib.ActorPool(actor_spec(cfg), t.num_actors, store,
+                                    max_restarts=t.max_actor_restarts, log=log, ctx=ctx,
+                                    log_traceback=folder.append_log)
+
+  def policy_batches(pool):
+    taps = [replay.add_episodes] if critic else []
+    return pipeline.policy_dataset(lambda: pipeline.tapped(pool.outputs(), taps), spec,
+                                   t.batch_size, strategy)
+
+  critic_batches = None
+  if critic:
+    critic_batches = lambda: pipeline.critic_dataset(load_dataset(cfg, "train"), replay,
+                                                     t.batch_size, strategy, seed=t.seed)
+  eval_targets = load_images(cfg, "test", cfg.data.eval_images) if t.conditional else None
+  reporter = reporting.Reporter(run_dir, cfg.name, env_factory(cfg), policy,
+                                eval_targets=eval_targets, num_samples=cfg.data.eval_images,
+                                config=config_dict(cfg), seed=t.seed, log=log)
+  return trainer_lib.Trainer(
+      schedule=schedule(cfg), strategy=strategy, policy=policy, policy_learner=policy_learner,
+      critic_learner=critic_learner, checkpoints=checkpoints, counters=counters,
+      make_actor_pool=make_actor_pool, policy_batches=policy_batches,
+      critic_batches=critic_batches, replay=replay, reporter=reporter, log=log)
+

@@ -1,0 +1,114 @@
+"""Checkpoints of a run folder: save, and restore the newest one that restores.
+
+TensorFlow names the latest checkpoint in a small index file
+(``checkpoints/checkpoint``). When that file is damaged TensorFlow ignores it
+(text garbage) or raises ``UnicodeDecodeError`` (binary garbage), and a run
+would silently start again from step 0 over its own history. Here the
+checkpoint files themselves are the truth: restore tries them newest first,
+says when it recovered past a damaged index or a damaged checkpoint, and
+rewrites the index.
+"""
+import os
+import re
+from typing import Callable, List, Optional
+
+import tensorflow as tf
+
+_CKPT = re.compile(r"^ckpt-(\d+)\.index$")
+
+
+class CheckpointError(RuntimeError):
+  """Checkpoints exist but none can be restored."""
+
+
+def checkpoint_paths(directory: str) -> List[str]:
+  """The checkpoint prefixes on disk, newest (highest number) first."""
+  if not os.path.isdir(directory):
+    return []
+  found = [(int(m.group(1)), os.path.join(directory, name[:-len(".index")]))
+           for name in os.listdir(directory) for m in [_CKPT.match(name)] if m]
+  return [path for _, path in sorted(found, reverse=True)]
+
+
+def _indexed_latest(directory: str) -> Optional[str]:
+  try:
+    return tf.train.latest_checkpoint(directory)
+  except (UnicodeDecodeError, ValueError, tf.errors.OpError):
+    return None
+
+
+def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, partial: bool = False,
+                   log: Callable[[str], None] = print) -> Optional[str]:
+  """Restores the newest checkpoint that restores; returns its path (None: there is none).
+
+  Args:
+    checkpoint: what to restore.
+    directory: the checkpoints folder.
+    partial: the checkpoint may hold more than ``checkpoint`` tracks (e.g. a
+      tool restoring only the policy); otherwise every tracked object must match.
+    log: where recoveries are reported.
+  """
+  paths = checkpoint_paths(directory)
+  if not paths:
+    return None
+  indexed = _indexed_latest(directory)
+  errors = []
+  for path in paths:
+    try:
+      status = checkpoint.restore(path)
+      if partial:
+        status.expect_partial()
+      else:
+        status.assert_existing_objects_matched()
+    except Exception as e:  # pylint: disable=broad-except
+      errors.append(f"{os.path.basename(path)}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+      continue
+    if errors or indexed != path:
+      reason = "; ".join(errors) if errors else "the checkpoint index was missing or damaged"
+      log(f"recovered from {path} ({reason})")
+      tf.train.update_checkpoint_state(directory, path,
+                                       all_model_checkpoint_paths=list(reversed(paths)))
+    return path
+  raise CheckpointError(
+      f"no checkpoint in {directory} could be restored ({'; '.join(errors)}). They are corrupt "
+      "or were written by a different config: start a new run folder, or remove the damaged "
+      "files to start this one again.")
+
+
+class RunCheckpoints:
+  """Saving and restoring everything a run needs to go on (policy, critic, counters, replay)."""
+
+  def __init__(self, directory: str, max_to_keep: int = 3, replay=None, **tracked):
+    self.directory = directory
+    self.replay = replay
+    if replay is not None:
+      tracked["render_replay"] = replay.checkpointable
+    self.checkpoint = tf.train.Checkpoint(**tracked)
+    self.max_to_keep = max_to_keep
+    self.manager = None  # made after restore() has mended the index
+
+  def restore(self, log: Callable[[str], None] = print) -> Optional[str]:
+    """Restores the newest restorable checkpoint; returns its path or None."""
+    index = os.path.join(self.directory, "checkpoint")
+    if os.path.exists(index) and _indexed_latest(self.directory) is None:
+      # CheckpointManager would fail on (or ignore) it; restore_newest rewrites it.
+      os.replace(index, index + ".damaged")
+      log(f"the checkpoint index {index} is damaged; kept it as {index}.damaged")
+    path = restore_newest(self.checkpoint, self.directory, log=log)
+    if path is not None and self.replay is not None:
+      self.replay.after_restore()
+    return path
+
+  def save(self, number: int) -> str:
+    """Writes a checkpoint (TensorFlow writes its index last, so a crash leaves the previous)."""
+    if self.replay is not None:
+      self.replay.before_save()
+    if self.manager is None:
+      self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory,
+                                                max_to_keep=self.max_to_keep)
+    return self.manager.save(checkpoint_number=number)
+
+  @property
+  def latest(self) -> Optional[str]:
+    paths = checkpoint_paths(self.directory)
+    return paths[0] if paths else None
