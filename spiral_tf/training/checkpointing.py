@@ -66,7 +66,7 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, partial: boo
     if errors or indexed != path:
       reason = "; ".join(errors) if errors else "the checkpoint index was missing or damaged"
       log(f"recovered from {path} ({reason})")
-      tf.train.update_checkpoint_state(directory, path,
+      tf.compat.v1.train.update_checkpoint_state(directory, path,
                                        all_model_checkpoint_paths=list(reversed(paths)))
     return path
   raise CheckpointError(

@@ -1,0 +1,216 @@
+"""Faults of a training run: kills, damaged checkpoints, two runs on one folder, bad data.
+
+Every probe ends in a recovery with nothing lost or in one clear error line;
+a run that would hang fails its test by a timeout instead of hanging CI.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spiral_tf import config as config_lib
+from spiral_tf.training import actor_pool
+from spiral_tf.training import builder
+from spiral_tf.training import checkpointing
+from spiral_tf.training import run_folder
+
+import test_training  # the tiny config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(REPO, "tools", "train.py")
+
+
+def train_cmd(config_path, run_dir, *sets):
+  cmd = [sys.executable, TRAIN, "--config", str(config_path), "--profile", "",
+         "--run-dir", str(run_dir)]
+  for s in sets:
+    cmd += ["--set", s]
+  return cmd
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+  path = tmp_path / "tiny.json"
+  path.write_text(json.dumps(test_training.TINY))
+  return path
+
+
+def run_tool(cmd, timeout=240):
+  return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def test_kill_9_of_the_whole_run_then_resume_continues_counter_and_history(tiny_config, tmp_path):
+  run_dir = tmp_path / "run"
+  cmd = train_cmd(tiny_config, run_dir, "train.max_minutes=3", "train.eval_every_minutes=0.05",
+                  "train.checkpoint_every_minutes=0.05")
+  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+  metrics = run_dir / "metrics.json"
+  deadline = time.time() + 180
+  try:
+    while time.time() < deadline:  # metrics.json is written at every evaluation
+      if metrics.exists() and len(json.loads(metrics.read_text())["history"]) >= 3 and \
+          checkpointing.checkpoint_paths(str(run_dir / "checkpoints")):
+        break
+      time.sleep(0.5)
+    else:
+      pytest.fail("no evaluation and checkpoint within 180 s")
+  finally:
+    os.killpg(proc.pid, signal.SIGKILL)  # the learner, its actors and its resource tracker
+    proc.wait(timeout=30)
+  before = json.loads(metrics.read_text())["history"]
+  shm = "/dev/shm/" + run_folder.RunFolder(str(run_dir)).shared_memory_name
+  assert os.path.exists(shm), "the killed run left its weight store behind"
+  resumed = run_tool(train_cmd(tiny_config, run_dir, "train.max_minutes=0",
+                               f"train.max_steps={(before[-1]['frames'] + 320)}"))
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert "resumed from" in resumed.stdout
+  after = json.loads(metrics.read_text())["history"]
+  assert after[:len(before)] == before, "the history before the kill is kept"
+  assert after[-1]["step"] > before[-1]["step"] > 0
+  assert not os.path.exists(shm), "the dead run's shared memory was freed"
+
+
+def _trained_folder(tmp_path, steps=3):
+  cfg = test_training.tiny(max_steps=steps * 32, max_minutes=0)
+  trainer = test_training.make_trainer(cfg, tmp_path)
+  trainer.run()
+  return cfg
+
+
+@pytest.mark.parametrize("garbage", [b"model_checkpoint_path: \x00\x01 nonsense {{", b"\xff\xfe\x80"])
+def test_a_damaged_checkpoint_index_recovers_from_the_newest_checkpoint(tmp_path, garbage):
+  cfg = _trained_folder(tmp_path)
+  (tmp_path / "checkpoints" / "checkpoint").write_bytes(garbage)
+  logs = []
+  trainer = builder.build_trainer(cfg, str(tmp_path), log=logs.append)
+  assert trainer.restore()
+  assert int(trainer.learner_step.numpy()) == 3
+  assert any("damaged" in m for m in logs) and any("recovered from" in m for m in logs)
+  assert len(trainer.history) == 2, "the history is kept"
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
+  cfg = _trained_folder(tmp_path, steps=2)
+  cfg.train.max_steps = 4 * 32
+  trainer = builder.build_trainer(cfg, str(tmp_path), log=lambda m: None)
+  trainer.restore()
+  trainer.run()
+  newest = checkpointing.checkpoint_paths(str(tmp_path / "checkpoints"))[0]
+  with open(newest + ".index", "wb") as f:
+    f.write(b"not a checkpoint")
+  logs = []
+  again = builder.build_trainer(cfg, str(tmp_path), log=logs.append)
+  assert again.restore()
+  assert int(again.learner_step.numpy()) == 2
+  assert any(os.path.basename(newest) in m for m in logs)
+
+
+def test_history_without_checkpoints_is_not_overwritten_unless_asked(tmp_path):
+  cfg = _trained_folder(tmp_path)
+  for name in os.listdir(tmp_path / "checkpoints"):
+    os.remove(tmp_path / "checkpoints" / name)
+  trainer = builder.build_trainer(cfg, str(tmp_path), log=lambda m: None)
+  with pytest.raises(run_folder.RunFolderError, match="--restart"):
+    trainer.restore()
+  assert trainer.restore(restart=True) is False
+  assert not (tmp_path / "metrics.json").exists()
+  assert any(n.startswith("metrics-") for n in os.listdir(tmp_path)), "the old history is kept"
+
+
+def test_a_second_run_on_a_locked_folder_is_refused_naming_the_holder(tmp_path):
+  first = run_folder.RunFolder(str(tmp_path))
+  first.lock()
+  with pytest.raises(run_folder.RunFolderError, match=f"pid {os.getpid()}"):
+    run_folder.RunFolder(str(tmp_path)).lock()
+  first.release()
+  run_folder.RunFolder(str(tmp_path)).lock()  # a released (or dead) holder blocks nothing
+
+
+def test_two_runs_on_one_folder_from_the_command_line(tiny_config, tmp_path):
+  run_dir = tmp_path / "run"
+  proc = subprocess.Popen(train_cmd(tiny_config, run_dir, "train.max_minutes=2"), cwd=REPO,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 60
+    while not (run_dir / "config.json").exists() and time.time() < deadline:
+      time.sleep(0.2)
+    second = run_tool(train_cmd(tiny_config, run_dir, "train.max_minutes=2"), timeout=60)
+  finally:
+    proc.kill()
+    proc.wait(timeout=30)
+  assert second.returncode == 2
+  assert "in use by pid" in second.stderr and "Traceback" not in second.stderr
+
+
+def test_a_changed_config_on_resume_is_refused_naming_the_keys_and_keeps_config_json(tmp_path):
+  cfg = test_training.tiny()
+  builder.prepare_run_dir(cfg, str(tmp_path)).release()
+  recorded = (tmp_path / "config.json").read_text()
+  changed = test_training.tiny(policy_learning_rate=0.1, max_minutes=5)
+  with pytest.raises(run_folder.RunFolderError, match=r"train\.policy_learning_rate: 0\.003 -> 0\.1"):
+    builder.prepare_run_dir(changed, str(tmp_path))
+  assert (tmp_path / "config.json").read_text() == recorded
+  builder.prepare_run_dir(test_training.tiny(max_minutes=5), str(tmp_path)).release()  # schedule only
+  builder.prepare_run_dir(changed, str(tmp_path), allow_config_change=True).release()
+  assert json.loads((tmp_path / "config.json").read_text())["train"]["policy_learning_rate"] == 0.1
+
+
+def test_a_truncated_training_image_ends_the_run_with_one_line_instead_of_hanging(tmp_path):
+  data = tmp_path / "images"
+  for split in ("train", "test"):
+    (data / split).mkdir(parents=True)
+    for i in range(4):
+      Image.fromarray(np.full((16, 16), 40 * i, np.uint8)).save(data / split / f"{i}.png")
+  good = (data / "train" / "0.png").read_bytes()
+  (data / "train" / "bad.png").write_bytes(good[:len(good) // 2])
+  config = dict(test_training.TINY, data={"name": "folder", "path": str(data), "eval_images": 4})
+  path = tmp_path / "folder.json"
+  path.write_text(json.dumps(config))
+  result = run_tool(train_cmd(path, tmp_path / "run", "train.max_minutes=1"), timeout=150)
+  assert result.returncode != 0
+  assert "bad.png" in result.stderr and "Traceback" not in result.stderr
+  assert len([l for l in result.stderr.splitlines() if l.startswith("error:")]) == 1
+
+
+def test_a_resumed_critic_sees_the_renders_it_saw_before(tmp_path):
+  cfg = test_training.tiny(reward="critic", max_steps=3 * 32, max_minutes=0)
+  config_lib.apply(cfg, {"critic": {"channels": [8, 16]}})
+  trainer = test_training.make_trainer(cfg, tmp_path)
+  trainer.run()
+  renders, _ = trainer.replay.sample(1)
+  size = len(trainer.replay)
+  assert size >= 3 * 16
+  again = builder.build_trainer(cfg, str(tmp_path), log=lambda m: None)
+  assert len(again.replay) == 0
+  again.restore()
+  assert len(again.replay) == size
+  np.testing.assert_array_equal(again.replay._renders, trainer.replay._renders)  # pylint: disable=protected-access
+
+
+def _report_devices(targets=None):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  raise RuntimeError(f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')} "
+                     f"GPUs={len(tf.config.list_physical_devices('GPU'))}")
+
+
+def test_actor_processes_see_no_gpu(tmp_path):
+  cfg = test_training.tiny(max_actor_restarts=0)
+  trainer = builder.build_trainer(cfg, str(tmp_path), log=lambda m: None)
+  pool = trainer.make_actor_pool()
+  pool.spec = pool.spec._replace(make_env=_report_devices)
+  pool.start()
+  try:
+    deadline = time.time() + 120
+    while pool.fatal is None and time.time() < deadline:
+      pool.receive(timeout=1.0)
+  finally:
+    pool.close()
+  assert isinstance(pool.fatal, actor_pool.ActorsFailedError)
+  assert "CUDA_VISIBLE_DEVICES=-1 GPUs=0" in str(pool.fatal)
