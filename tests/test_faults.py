@@ -214,3 +214,21 @@ def test_actor_processes_see_no_gpu(tmp_path):
     pool.close()
   assert isinstance(pool.fatal, actor_pool.ActorsFailedError)
   assert "CUDA_VISIBLE_DEVICES=-1 GPUs=0" in str(pool.fatal)
+
+
+def _hanging_env(targets=None):
+  time.sleep(3600)
+
+
+def test_actors_that_send_nothing_stop_the_run_with_a_reason_instead_of_a_hang(tmp_path):
+  trainer = builder.build_trainer(test_training.tiny(), str(tmp_path), log=lambda m: None)
+  pool = trainer.make_actor_pool()
+  pool.spec = pool.spec._replace(make_env=_hanging_env)
+  pool.stall_seconds = 3.0
+  pool.start()
+  try:
+    outputs = list(pool.outputs())  # ends by itself
+  finally:
+    pool.close()
+  assert not outputs
+  assert "no episode arrived from the actors for 3 s (1 of 1 alive)" in str(pool.fatal)
