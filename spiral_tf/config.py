@@ -121,6 +121,7 @@ class CriticConfig(_KeywordSection):
   channels: Tuple[int, ...] = option((64, 128, 256, 512), each(positive))
   leaky_slope: float = option(0.2, at_least(0.0))
   layer_norm: bool = False
+  spectral_norm: bool = False
 
 
 @dataclasses.dataclass
@@ -131,7 +132,9 @@ class TrainConfig:
   # Potential-based shaping of the l2 reward: per-step reward = score(c_t) -
   # score(c_{t-1}). The return telescopes to the final score minus the blank
   # canvas' score, so the optimum is unchanged, but credit reaches the step
-  # that earned it. Not applied to the critic reward (it sees final renders only).
+  # that earned it. Applied to the critic reward only when the critic also
+  # trains on intermediate canvases (critic_fakes), else its scores of
+  # half-painted canvases mean nothing.
   shaped_reward: bool = True
   reward_scale: float = option(1.0, positive)
   # 'running': divide the (scaled) reward by the running standard deviation
@@ -153,6 +156,25 @@ class TrainConfig:
   critic_learning_rate: float = option(1e-4, positive)
   critic_beta1: float = option(0.5, between(0.0, 0.999))
   critic_updates_per_step: int = option(1, at_least(0))
+  # How the critic is trained: 'wgan_gp' (the paper: WGAN-GP with the
+  # centering term) or 'non_saturating' (SPIRAL++: the non-saturating GAN
+  # loss, usually with critic.spectral_norm).
+  critic_loss: str = option("wgan_gp", one_of("wgan_gp", "non_saturating"))
+  # What the conditional critic sees: 'pair' (render, target) or
+  # 'complement' (SPIRAL++ 2.3: one random half of the target beside the
+  # other half of the render, so it cannot compare them pixel by pixel).
+  critic_input: str = option("pair", one_of("pair", "complement"))
+  # Which canvases the critic sees as fakes: 'final' renders (the paper,
+  # section 3.4), 'final_and_random' (plus one random earlier canvas of each
+  # episode, blank included) or 'all' (every canvas of the episode).
+  critic_fakes: str = option("final", one_of("final", "final_and_random", "all"))
+  # Learner updates at the start during which only the critic trains (the
+  # policy acts but is not updated), so its first rewards are not noise.
+  critic_warmup_steps: int = option(0, at_least(0))
+  # 0: rewards from the live critic; tau > 0: from a slow copy, updated
+  # copy <- (1 - tau) copy + tau critic after each critic update
+  # (LearningToPaint: tau = 1e-3).
+  critic_reward_polyak: float = option(0.0, between(0.0, 1.0))
   gradient_penalty_weight: float = option(10.0, at_least(0.0))
   centering_weight: float = option(1e-3, at_least(0.0))
   replay_batches: int = option(20, at_least(1))
@@ -328,6 +350,9 @@ def validate(config: Config):
                       f"({e.canvas_size}): a grid cell is at least one pixel")
   if t.reward == "l2" and not t.conditional:
     raise ConfigError("train.reward 'l2' needs a target: set train.conditional true")
+  if t.critic_input == "complement" and not t.conditional:
+    raise ConfigError("train.critic_input 'complement' needs a target: it is for conditional "
+                      "critics (set train.conditional true or critic_input 'pair')")
   _check_data_options(config.data)
 
 

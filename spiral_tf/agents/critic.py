@@ -23,6 +23,7 @@ class Critic(keras.Model):
                channels: Sequence[int] = (64, 128, 256, 512),
                leaky_slope: float = 0.2,
                layer_norm: bool = False,
+               spectral_norm: bool = False,
                name: str = "critic"):
     """Builds the critic (variables included).
 
@@ -33,13 +34,17 @@ class Critic(keras.Model):
         down to 4x4 (DCGAN), then a dense layer gives the score.
       leaky_slope: negative slope of the leaky ReLUs (DCGAN's 0.2).
       layer_norm: layer-normalise after every conv but the first.
+      spectral_norm: divide every layer's kernel by its largest singular value
+        (Miyato et al. 2018; one power iteration per training call), the
+        regulariser SPIRAL++ pairs with the non-saturating GAN loss.
       name: Keras name.
     """
     super().__init__(name=name)
     self.image_shape = tuple(int(d) for d in image_shape)
     self.conditional = bool(conditional)
     self._leaky_slope = float(leaky_slope)
-    self._convs = [keras.layers.Conv2D(c, 4, strides=2, padding="same", name=f"conv_{i}")
+    wrap = keras.layers.SpectralNormalization if spectral_norm else (lambda layer: layer)
+    self._convs = [wrap(keras.layers.Conv2D(c, 4, strides=2, padding="same", name=f"conv_{i}"))
                    for i, c in enumerate(channels)]
     # DCGAN leaves the first layer unnormalised: it sees raw pixels.
     # GroupNormalization with one group normalises each sample over (H, W, C)
@@ -47,12 +52,16 @@ class Critic(keras.Model):
     self._norms = [keras.layers.GroupNormalization(groups=1, epsilon=1e-5, name=f"norm_{i}")
                    if layer_norm and i > 0 else None
                    for i in range(len(channels))]
-    self._score = keras.layers.Dense(1, name="score")
+    self._score = wrap(keras.layers.Dense(1, name="score"))
     images = tf.zeros((1,) + self.image_shape)
     self(images, images if self.conditional else None)  # creates the variables
 
-  def call(self, images, targets=None):  # pylint: disable=arguments-differ
-    """Scores images [B, H, W, C] (and targets [B, H, W, C] if conditional) -> [B]."""
+  def call(self, images, targets=None, training=False):  # pylint: disable=arguments-differ
+    """Scores images [B, H, W, C] (and targets [B, H, W, C] if conditional) -> [B].
+
+    ``training``: the critic learner's calls; spectral normalisation runs its
+    power iteration only then.
+    """
     if self.conditional and targets is None:
       raise ValueError("the conditional critic scores (image, target) pairs: pass targets")
     if not self.conditional and targets is not None:
@@ -61,9 +70,9 @@ class Critic(keras.Model):
     if targets is not None:
       h = tf.concat([h, tf.cast(targets, tf.float32)], axis=-1)  # [B, H, W, 2C]
     for conv, norm in zip(self._convs, self._norms):
-      h = conv(h)
+      h = conv(h, training=training)
       if norm is not None:
         h = norm(h)
       h = tf.nn.leaky_relu(h, self._leaky_slope)
     flat_size = h.shape[1] * h.shape[2] * h.shape[3]
-    return tf.squeeze(self._score(tf.reshape(h, [-1, flat_size])), -1)
+    return tf.squeeze(self._score(tf.reshape(h, [-1, flat_size]), training=training), -1)

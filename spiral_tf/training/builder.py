@@ -23,6 +23,8 @@ from spiral_tf.agents import acting
 from spiral_tf.agents import critic as critic_lib
 from spiral_tf.agents import policy as policy_lib
 from spiral_tf.envs import libmypaint_env
+from spiral_tf.losses import complement
+from spiral_tf.losses import nonsaturating_gan
 from spiral_tf.losses import rewards
 from spiral_tf.losses import wgan_gp
 from spiral_tf.training import actor as actor_lib
@@ -102,20 +104,41 @@ def entropy_costs(cfg: config_lib.Config, env) -> dict:
 
 
 # --- how a canvas is scored, how the critic is trained ---------------------------
+def _critic_input(cfg: config_lib.Config, critic, training: bool) -> Callable:
+  """The critic as (images[, targets]) -> scores, on the inputs the config chooses."""
+  if not cfg.train.conditional:
+    return lambda images, targets=None: critic(images, training=training)
+  fn = lambda images, targets: critic(images, targets, training=training)
+  if cfg.train.critic_input == "complement":
+    # Training sees a random half per example; rewards average the four halves.
+    return complement.complement_critic(fn) if training else complement.complement_reward(fn)
+  return fn
+
+
 def score_fn(cfg: config_lib.Config, critic=None) -> Callable:
-  """(canvases, targets) -> [N] scores: -l2 to the target, or the critic's score."""
+  """(canvases, targets) -> [N] scores: -l2 to the target, or the (reward) critic's score."""
   if cfg.train.reward == "critic":
-    return rewards.critic_score(critic)
+    return rewards.critic_score(_critic_input(cfg, critic, training=False))
   return rewards.l2_reward
 
 
 def critic_loss_fn(cfg: config_lib.Config) -> Callable:
   """(critic_fn, real, fake, fake_targets) -> (loss, terms) with the config's weights."""
   t = cfg.train
+  if t.critic_loss == "non_saturating":
+    if t.conditional:
+      return nonsaturating_gan.conditional_critic_loss
+    return lambda critic_fn, real, fake, _: nonsaturating_gan.critic_loss(critic_fn, real, fake)
   weights = dict(gp_weight=t.gradient_penalty_weight, centering_weight=t.centering_weight)
   if t.conditional:
     return functools.partial(wgan_gp.conditional_critic_loss, **weights)
   return lambda critic_fn, real, fake, _: wgan_gp.critic_loss(critic_fn, real, fake, **weights)
+
+
+def shaped_reward(cfg: config_lib.Config) -> bool:
+  """Per-step score differences: always for l2; for a critic only if it sees half-painted canvases."""
+  t = cfg.train
+  return t.shaped_reward and (t.reward == "l2" or t.critic_fakes != "final")
 
 
 # --- data -------------------------------------------------------------------------
@@ -201,7 +224,8 @@ def schedule(cfg: config_lib.Config) -> trainer_lib.Schedule:
       max_steps=t.max_steps, max_minutes=t.max_minutes, eval_every_minutes=t.eval_every_minutes,
       checkpoint_every_minutes=t.checkpoint_every_minutes,
       summary_every_steps=t.summary_every_steps, critic_updates_per_step=t.critic_updates_per_step,
-      batch_size=t.batch_size, episode_length=cfg.env.episode_length)
+      batch_size=t.batch_size, episode_length=cfg.env.episode_length,
+      critic_warmup_steps=t.critic_warmup_steps if t.reward == "critic" else 0)
 
 
 def config_dict(cfg: config_lib.Config) -> dict:
@@ -238,16 +262,23 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
                     seconds=tf.Variable(0.0, dtype=tf.float64, trainable=False))
     tracked = dict(policy=policy, policy_optimizer=policy_optimizer, **counters)
     critic_learner = None
+    reward_critic = None
     if t.reward == "critic":
-      critic = make_critic(cfg, env)
+      critic = reward_critic = make_critic(cfg, env)
       critic_optimizer = keras.optimizers.Adam(t.critic_learning_rate, beta_1=t.critic_beta1)
+      tracked.update(critic=critic, critic_optimizer=critic_optimizer)
+      if t.critic_reward_polyak:
+        reward_critic = make_critic(cfg, env)
+        reward_critic.set_weights(critic.get_weights())
+        tracked["reward_critic"] = reward_critic
       critic_learner = critic_learner_lib.CriticLearner(
           critic, critic_optimizer, strategy, loss_fn=critic_loss_fn(cfg),
-          conditional=t.conditional)
-      tracked.update(critic=critic, critic_optimizer=critic_optimizer)
+          critic_fn=_critic_input(cfg, critic, training=True),
+          slow_critic=reward_critic if t.critic_reward_polyak else None,
+          polyak=t.critic_reward_polyak)
     policy_learner = policy_learner_lib.PolicyLearner(
-        policy, policy_optimizer, strategy, score_fn=score_fn(cfg, critic),
-        rules=env.action_rules, shaped_reward=t.shaped_reward, reward_scale=t.reward_scale,
+        policy, policy_optimizer, strategy, score_fn=score_fn(cfg, reward_critic),
+        rules=env.action_rules, shaped_reward=shaped_reward(cfg), reward_scale=t.reward_scale,
         normalize_rewards=t.reward_normalization == "running",
         new_stroke_penalty=t.new_stroke_penalty, empty_canvas_penalty=t.empty_canvas_penalty,
         color_emd_weight=t.color_emd_weight, discount=t.discount,
@@ -256,7 +287,7 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
   tracked["return_moments"] = policy_learner.return_moments
   replay = replay_lib.RenderReplay(t.replay_batches * t.batch_size,
                                    env.observation_spec()["canvas"].shape, t.conditional,
-                                   seed=t.seed)
+                                   seed=t.seed, fakes=t.critic_fakes)
   checkpoints = checkpointing.RunCheckpoints(os.path.join(run_dir, "checkpoints"),
                                              replay=replay if critic else None, **tracked)
   spec = acting.tensor_spec(env.observation_spec(), env.action_spec(), cfg.env.episode_length,

@@ -12,10 +12,27 @@ import numpy as np
 import tensorflow as tf
 
 
-class RenderReplay:
-  """A fixed-capacity ring buffer of final renders (and their targets when conditional)."""
+FAKES = ("final", "final_and_random", "all")
 
-  def __init__(self, capacity: int, image_shape: tuple, conditional: bool, seed: int = 0):
+
+class RenderReplay:
+  """A fixed-capacity ring buffer of renders (and their targets when conditional)."""
+
+  def __init__(self, capacity: int, image_shape: tuple, conditional: bool, seed: int = 0,
+               fakes: str = "final"):
+    """Args:
+      capacity: renders kept (the oldest are overwritten).
+      image_shape: [S, S, C] of a render.
+      conditional: keep each render's target too.
+      seed: of the sampling.
+      fakes: which canvases of an episode to keep: 'final' (the paper), or
+        also 'final_and_random' (one random earlier canvas, blank included)
+        or 'all' of them, so the critic learns to score half-painted canvases
+        (needed when rewards are per-step score differences).
+    """
+    if fakes not in FAKES:
+      raise ValueError(f"fakes must be one of {FAKES}, got {fakes!r}")
+    self.fakes = fakes
     self.capacity = int(capacity)
     self._renders = np.zeros((capacity,) + tuple(image_shape), np.float32)
     self._targets = np.zeros_like(self._renders) if conditional else None
@@ -45,10 +62,17 @@ class RenderReplay:
       self._size = min(self._size + 1, self.capacity)
 
   def add_episodes(self, output):
-    """The trajectory pipeline's tap: stores the final renders of an ActorOutput batch."""
+    """The trajectory pipeline's tap: stores an ActorOutput batch's renders (see ``fakes``)."""
     targets = output.observations.get("target")
+    canvases = output.observations["canvas"]  # [B, T, S, S, C], before each action
     for i, render in enumerate(output.final_canvas):
-      self.add(render, None if targets is None else targets[i, -1])
+      target = None if targets is None else targets[i, -1]
+      self.add(render, target)
+      if self.fakes == "final_and_random":
+        self.add(canvases[i, self._rng.integers(len(canvases[i]))], target)
+      elif self.fakes == "all":
+        for canvas in canvases[i]:
+          self.add(canvas, target)
 
   def sample(self, batch_size: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Uniformly samples ``batch_size`` stored renders (with replacement)."""

@@ -28,6 +28,7 @@ class Schedule(NamedTuple):
   critic_updates_per_step: int
   batch_size: int                # episodes per learner update
   episode_length: int            # agent steps per episode
+  critic_warmup_steps: int = 0   # first learner updates that train the critic only
 
 
 class Trainer:
@@ -110,7 +111,9 @@ class Trainer:
 
   def train_step(self, batch, critic_iterator) -> Dict[str, float]:
     """One policy update (and the critic's updates); returns the learners' terms."""
-    terms = {k: float(v) for k, v in self.policy_learner.step(batch, self.learner_step).items()}
+    terms = {}
+    if int(self.learner_step.numpy()) >= self.schedule.critic_warmup_steps:
+      terms = {k: float(v) for k, v in self.policy_learner.step(batch, self.learner_step).items()}
     if critic_iterator is not None and len(self.replay) >= self.schedule.batch_size:
       for _ in range(self.schedule.critic_updates_per_step):
         critic_terms = self.critic_learner.step(*next(critic_iterator))
