@@ -162,6 +162,8 @@ def run(main: Callable[[Optional[Sequence[str]]], Optional[int]],
     sys.exit(USER_ERROR)
   except Exception:  # a bug: its traceback goes to the log too, and to stderr as usual
     _append_to_log(traceback.format_exc())
-    console().write(traceback.format_exc())
+    if _console is None:
+      raise
+    console().write(traceback.format_exc())  # stderr is the run's log: show it here
     sys.exit(1)
   sys.exit(code or 0)

@@ -20,6 +20,7 @@ if importlib.util.find_spec("mujoco") is None:
 
 from tf_agents.specs import array_spec  # noqa: E402
 
+from spiral_tf.data import images as images_lib  # noqa: E402
 from spiral_tf.data import mujoco_scenes as data_lib  # noqa: E402
 from spiral_tf.envs import mujoco_scenes as ms  # noqa: E402
 from spiral_tf.envs import specs  # noqa: E402
@@ -291,7 +292,7 @@ def test_truncated_png_fails_naming_the_file_when_the_split_loads(tmp_path):
   path = data_lib.list_scenes(root, "test")[2].path
   with open(path, "r+b") as f:
     f.truncate(60)
-  with pytest.raises(data_lib.DataError, match=path):
+  with pytest.raises(images_lib.DataError, match=path):
     data_lib.load_mujoco_scenes(root, "test")
 
 
