@@ -127,6 +127,8 @@ class BrushModel(NamedTuple):
         raise NotImplementedError(f"{name}: setting {key!r} has inputs "
                                   f"{sorted(spec['inputs'])}; the TF dab model ignores them")
     radius = line("radius_logarithmic", "speed2")
+    if base("hardness") <= 0.0:
+      raise NotImplementedError(f"{name}: hardness 0 paints nothing in libmypaint")
     return cls(
         dabs_per_actual_radius=base("dabs_per_actual_radius"),
         dabs_per_basic_radius=base("dabs_per_basic_radius"),
@@ -352,7 +354,8 @@ class TFRenderer:
     if key not in self._compiled:
       body = self._step if kind == "step" else self._programs
       self._compiled[key] = tf.function(functools.partial(body, xla=bool(jit_compile)),
-                                        jit_compile=bool(jit_compile), reduce_retracing=True)
+                                        jit_compile=bool(jit_compile), reduce_retracing=True,
+                                        autograph=False)
     return self._compiled[key]
 
   def _programs(self, actions, seed, xla):
@@ -479,7 +482,7 @@ class TFRenderer:
 
     def body(first, log_t, chunk):
       index = first + tf.range(chunk)                                 # [K] flat dab number
-      row = tf.minimum(tf.searchsorted(ends, index, side="right"), tf.size(ends) - 1)  # [K]
+      row = _rows_of(ends, first, chunk)                              # [K]
       k = tf.cast(index - (tf.gather(ends, row) - tf.gather(counts, row)) + 1, tf.float32)
       y, x, radius, alpha = self._dabs(row, k, strokes)               # [K] each
       alpha = tf.where(index < total, alpha, 0.0)
@@ -623,6 +626,22 @@ class TFRenderer:
     soft = 1.0 - (1.0 - rr_near) / (1.0 + rr_far - rr_near)
     rr = tf.where(r_far < aa_start, 0.5 * (rr_far + rr_near), soft)
     return tf.where(rr_near > 1.0, rr_near, rr)
+
+
+def _rows_of(ends, first, chunk):
+  """Stroke of each flat dab first .. first + chunk - 1: [K], from inclusive ends [B].
+
+  row(i) = #{b: ends[b] <= i}, counted in O(B + K) (a sorted search
+  compiles to K x B comparisons under XLA, the main cost at batch 1,024):
+  the strokes ending before the chunk, plus a running count of the ends
+  that fall inside it.
+  """
+  where = ends - first                                                # [B]
+  inside = (where > 0) & (where < chunk)
+  marks = tf.math.unsorted_segment_sum(tf.cast(inside, tf.int32),
+                                       tf.where(inside, where, 0), chunk)  # [K]
+  before = tf.reduce_sum(tf.cast(where <= 0, tf.int32))
+  return tf.minimum(before + tf.cumsum(marks), tf.size(ends) - 1)
 
 
 def _materialise(one, *values):
