@@ -64,7 +64,8 @@ def main(argv=None):
                         f"{cfg.env.domain!r}")
   t = cfg.train
   devices.set_threads(t.learner_threads, print)
-  tf.random.set_seed(args.seed)
+  # Keras 2's unseeded initializers ignore tf.random.set_seed alone; this seeds them too.
+  keras.utils.set_random_seed(args.seed)
   start = time.perf_counter()
   make_env = builder.env_factory(cfg)
   env = make_env()
@@ -142,4 +143,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+  # The same settings give the same numbers (float sums in a fixed order);
+  # process-wide, so only for the command line, not for callers of main().
+  import tensorflow  # pylint: disable=g-import-not-at-top
+  tensorflow.config.experimental.enable_op_determinism()
   cli.run(main)

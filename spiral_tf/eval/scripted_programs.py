@@ -10,6 +10,8 @@ from typing import Callable, List, NamedTuple, Optional
 
 import numpy as np
 
+from spiral_tf.envs import libmypaint_env
+
 
 class Episode(NamedTuple):
   """One recorded program and every canvas it made."""
@@ -99,6 +101,8 @@ class InkOracle:
     along = dab_gain[pixels[..., 0], pixels[..., 1]].mean(axis=1)  # [G*G]
     # Dabs one brush diameter apart: a longer stroke covers more pixels.
     gain = np.where(ok, along * (1.0 + length * step / (2.0 * radius)), -np.inf)
+    # Black (colour bins 0) with the largest brush: MNIST ink is about 3 px
+    # wide at 32x32, the cpu profile's largest brush (radius 1.5) too.
     action = {name: 0 for name in env.action_counts}
     action["size"] = len(env.brush_sizes) - 1
     if "pressure" in action:
@@ -106,10 +110,11 @@ class InkOracle:
     best = int(np.argmax(gain))
     if gain[best] > 0:
       middle = np.round((start + ends[best]) / 2.0).astype(int)
-      action.update(flag=1, end=best, control=int(middle[0] * grid + middle[1]))
+      action.update(flag=libmypaint_env.PAINT, end=best,
+                    control=int(middle[0] * grid + middle[1]))
     else:
       cells = dab_gain[(rows * step).astype(int), (cols * step).astype(int)]  # [G, G]
-      action.update(flag=0, end=int(np.argmax(cells)))
+      action.update(flag=libmypaint_env.MOVE, end=int(np.argmax(cells)))
     return action
 
 

@@ -1,0 +1,234 @@
+"""Sample scores and critic-signal measurements: the numbers against references, and both tools."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+
+from spiral_tf.data import mnist
+from spiral_tf.eval import critic_signal
+from spiral_tf.eval import mnist_classifier
+from spiral_tf.eval import sample_scores
+from spiral_tf.eval import scripted_programs
+from spiral_tf.envs import libmypaint_env
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+
+import bench_critic_signal  # noqa: E402  pylint: disable=g-import-not-at-top
+import score_samples  # noqa: E402  pylint: disable=g-import-not-at-top
+
+
+# --- references, written the slow way --------------------------------------------
+def reference_frechet(a, b):
+  """FID's formula with Tr sqrt(S1 S2) from the eigenvalues of the product S1 S2."""
+  mu1, mu2 = a.mean(0), b.mean(0)
+  s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  # S1 S2 is similar to S1^1/2 S2 S1^1/2: real, non-negative eigenvalues.
+  eig = np.linalg.eigvals(s1 @ s2).real
+  return np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.sum(np.sqrt(
+      np.clip(eig, 0, None)))
+
+
+def reference_spearman(x, y):
+  """Pearson correlation of average ranks, ranks counted pair by pair."""
+  def rank(v):
+    return np.array([1 + sum(w < u for w in v) + (sum(w == u for w in v) - 1) / 2 for u in v])
+  return np.corrcoef(rank(x), rank(y))[0, 1]
+
+
+def test_frechet_distance_matches_the_eigenvalue_reference_on_correlated_features():
+  rng = np.random.default_rng(0)
+  a = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6))
+  b = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6)) + 0.5
+  np.testing.assert_allclose(sample_scores.frechet_distance(a, b), reference_frechet(a, b),
+                             rtol=1e-8)
+
+
+def test_frechet_distance_of_diagonal_gaussians_is_the_closed_form():
+  mu1, mu2 = np.array([0.0, 1.0]), np.array([3.0, -1.0])
+  var1, var2 = np.array([1.0, 4.0]), np.array([9.0, 1.0])
+  expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(var1) - np.sqrt(var2)) ** 2)
+  got = sample_scores.frechet_distance_from_moments(mu1, np.diag(var1), mu2, np.diag(var2))
+  assert got == pytest.approx(expected, rel=1e-12)  # 13 + 4 + 1 = 18
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero_even_when_rank_deficient():
+  rng = np.random.default_rng(1)
+  features = rng.normal(size=(20, 64))  # 20 samples in 64-d: a singular covariance
+  assert sample_scores.frechet_distance(features, features) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_histogram_entropy_in_bits():
+  assert sample_scores.histogram_entropy(np.full(10, 7)) == pytest.approx(np.log2(10))
+  assert sample_scores.histogram_entropy([0, 5, 0]) == 0.0
+  assert sample_scores.histogram_entropy([2, 2, 0, 0]) == pytest.approx(1.0)
+  assert sample_scores.histogram_entropy([3, 1]) == pytest.approx(0.811278124, rel=1e-8)
+
+
+def test_class_histogram_and_score_row_count_predicted_classes():
+  probabilities = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.5, 0.1, 0.4]])
+  features = np.random.default_rng(2).normal(size=(4, 3))
+  row = sample_scores.score_row(probabilities, features, features, labels=np.array([0, 2, 0, 2]))
+  assert row["histogram"] == [3, 1, 0]
+  assert row["classes"] == 2
+  assert row["mean_top_probability"] == pytest.approx((0.9 + 0.7 + 0.6 + 0.5) / 4)
+  assert row["entropy_bits"] == pytest.approx(0.811278124, rel=1e-8)
+  assert row["label_kept"] == 0.5  # targets 0, 2, 0, 2 given 0, 1, 0, 0
+  assert row["frechet"] == pytest.approx(0.0, abs=1e-8)
+
+
+def test_label_kept_rate_is_the_share_of_matching_labels_and_refuses_a_length_mismatch():
+  assert sample_scores.label_kept_rate([3, 1, 4, 1, 5], [3, 1, 4, 0, 0]) == 0.6
+  with pytest.raises(ValueError, match="one label per prediction"):
+    sample_scores.label_kept_rate([1, 2], [1, 2, 3])
+
+
+def test_spearman_matches_the_pairwise_rank_reference_with_and_without_ties():
+  rng = np.random.default_rng(3)
+  x, y = rng.normal(size=12), rng.normal(size=12)
+  assert sample_scores.spearman(x, y) == pytest.approx(reference_spearman(x, y), rel=1e-10)
+  d = sample_scores.ranks(x) - sample_scores.ranks(y)
+  assert sample_scores.spearman(x, y) == pytest.approx(1 - 6 * np.sum(d ** 2) / (12 * 143))
+  tied_x, tied_y = np.round(x), np.round(y * 2) / 2  # many ties
+  assert sample_scores.spearman(tied_x, tied_y) == pytest.approx(
+      reference_spearman(tied_x, tied_y), rel=1e-10)
+  assert sample_scores.spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
+  assert np.isnan(sample_scores.spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_sign_agreement_counts_only_steps_that_change_l2():
+  l2 = np.array([[1.0, 0.5, 0.5, 0.7]])      # improve, no change (a move), worsen
+  scores = np.array([[0.0, 2.0, 5.0, 1.0]])  # up (agrees), ignored, down (agrees)
+  assert sample_scores.sign_agreement(scores, l2) == (1.0, 2)
+  assert sample_scores.sign_agreement(-scores, l2) == (0.0, 2)
+  rate, counted = sample_scores.sign_agreement(scores, np.ones((1, 4)))
+  assert np.isnan(rate) and counted == 0
+
+
+# --- candidates and scripted programs ----------------------------------------------
+@pytest.fixture(scope="module")
+def digits(shared_data):
+  images, labels = mnist.load_arrays(os.path.join(shared_data, "mnist"), "test")
+  return images[:16], labels[:16]
+
+
+def as_canvas(images, size=32):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from spiral_tf.data import images as images_lib  # pylint: disable=g-import-not-at-top
+  return np.stack([images_lib.to_canvas(tf.constant(x[..., None]), size, 1, invert=True).numpy()
+                   for x in images])
+
+
+def test_candidates_move_away_from_the_target_as_more_ink_is_erased_or_blurred(digits):
+  targets = as_canvas(digits[0][:8])
+  rng = np.random.default_rng(0)
+  blank = np.ones_like(targets[0])
+  for target in targets:
+    c = critic_signal.candidates(target, blank, blank, rng)
+    d = critic_signal.l2(c, target)
+    named = dict(zip(critic_signal.CANDIDATES, d))
+    assert named["target"] == 0.0
+    assert named["erased 75%"] > named["erased 50%"] > named["erased 25%"] > 0
+    assert named["blurred 1.5px"] > named["blurred 0.75px"] > 0
+    assert named["blank"] >= named["erased 75%"]
+
+
+def test_ink_oracle_paints_digits_closer_than_the_blank_canvas_and_random_programs_farther(digits):
+  targets = as_canvas(digits[0][:8])
+  env = libmypaint_env.LibMyPaintEnv(canvas_size=32, grid_size=16, episode_length=8,
+                                     brush_sizes=(1.0, 1.5), use_pressure=False)
+  rng = np.random.default_rng(0)
+  oracle = [scripted_programs.play(env, scripted_programs.InkOracle(), x, rng) for x in targets]
+  randoms = [scripted_programs.play(env, scripted_programs.random_choice, x, rng) for x in targets]
+  env.close()
+  blank = critic_signal.l2(np.ones_like(targets), targets).mean()
+  oracle_l2 = critic_signal.l2(np.stack([e.canvases[-1] for e in oracle]), targets).mean()
+  random_l2 = critic_signal.l2(np.stack([e.canvases[-1] for e in randoms]), targets).mean()
+  assert oracle_l2 < 0.75 * blank < blank < random_l2  # measured: 0.55x and 2.4x blank
+
+
+def test_classifier_trains_once_then_loads_the_same_weights_from_its_cache(tmp_path, digits):
+  images, labels = as_canvas(digits[0], 16), digits[1]
+  logs = []
+  first = mnist_classifier.load_or_train(str(tmp_path), images, labels, images, labels,
+                                         epochs=1, log=logs.append)
+  second = mnist_classifier.load_or_train(str(tmp_path), images, labels, images, labels,
+                                          epochs=1, log=logs.append)
+  assert logs[0].startswith("classifier trained") and logs[-1].startswith("classifier loaded")
+  np.testing.assert_array_equal(first.predict(images).features, second.predict(images).features)
+  assert second.test_accuracy == first.test_accuracy
+  assert first.predict(images).features.shape == (16, mnist_classifier.FEATURE_SIZE)
+
+
+# --- the tools, on tiny settings -----------------------------------------------------
+TINY_ENV = {"canvas_size": 16, "grid_size": 8, "episode_length": 2, "brush_sizes": [1.5],
+            "use_pressure": False}
+TINY_POLICY = {"conv_channels": 8, "num_residual_blocks": 1, "residual_channels": 8,
+               "torso_size": 32, "core_size": 32, "spatial_head": "dense",
+               "conditioning_hidden": [16, 8], "head_mlp_hidden": [8, 16]}
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist(tmp_path_factory, shared_data):
+  """200 real digits as a lone t10k file pair: 180 train, 20 test."""
+  import gzip  # pylint: disable=g-import-not-at-top
+  folder = tmp_path_factory.mktemp("mnist")
+  images, labels = mnist.load_arrays(os.path.join(shared_data, "mnist"), "all")
+  for name, array in (("t10k-images-idx3-ubyte.gz", images[:200]),
+                      ("t10k-labels-idx1-ubyte.gz", labels[:200])):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big")
+                                                       for d in array.shape)
+    with gzip.open(folder / name, "wb") as f:
+      f.write(header + array.astype(np.uint8).tobytes())
+  return str(folder)
+
+
+def tiny_config(tmp_path, data_path, conditional):
+  cfg = {"name": "tiny_mnist", "env": TINY_ENV, "policy": TINY_POLICY,
+         "critic": {"channels": [8, 16]},
+         "data": {"name": "mnist", "path": data_path, "eval_images": 8},
+         "train": {"conditional": conditional, "reward": "critic", "batch_size": 8}}
+  path = tmp_path / "tiny.json"
+  path.write_text(json.dumps(cfg))
+  return path
+
+
+def last_json(capsys):
+  return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_smoke_score_samples_scores_an_untrained_conditional_run(tmp_path, tiny_mnist, capsys):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from spiral_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from spiral_tf import files  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  cfg = config_lib.load(str(tiny_config(tmp_path, tiny_mnist, True)), profile=None)
+  run = tmp_path / "run"
+  files.write_json(str(run / "config.json"), builder.config_dict(cfg))
+  policy = builder.make_policy(cfg, builder.make_env(cfg))
+  tf.train.Checkpoint(policy=policy, learner_step=tf.Variable(0, dtype=tf.int64)).save(
+      str(run / "checkpoints" / "ckpt"))
+  assert score_samples.main(["--run-dir", str(run), "--samples", "8", "--sampling", "both",
+                             "--cache-dir", str(tmp_path / "cache"),
+                             "--sheet", str(tmp_path / "sheet.png")]) == 0
+  report = last_json(capsys)
+  assert set(report["rows"]) == {"greedy policy", "sampling policy", "random policy",
+                                 "real digits"}
+  assert all(0 <= r["label_kept"] <= 1 and sum(r["histogram"]) == 8
+             for r in report["rows"].values())
+  assert report["canvas_size"] == 16 and os.path.isfile(tmp_path / "sheet.png")
+
+
+def test_smoke_bench_critic_signal_reports_spearman_and_sign_agreement(tmp_path, tiny_mnist,
+                                                                       capsys):
+  config = tiny_config(tmp_path, tiny_mnist, True)
+  assert bench_critic_signal.main(["--config", str(config), "--profile", "", "--updates", "3",
+                                   "--fake-episodes", "8", "--targets", "4",
+                                   "--set", "train.critic_fakes=all"]) == 0
+  report = last_json(capsys)
+  assert -1 <= report["spearman"] <= 1 and 0 <= report["sign_agreement"] <= 1
+  assert report["critic_fakes"] == "all" and report["replayed_fakes"] == 8 * 3
