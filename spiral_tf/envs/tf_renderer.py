@@ -482,7 +482,7 @@ class TFRenderer:
 
     def body(first, log_t, chunk):
       index = first + tf.range(chunk)                                 # [K] flat dab number
-      row = _rows_of(ends, first, chunk)                              # [K]
+      row = tf.minimum(tf.searchsorted(ends, index, side="right"), tf.size(ends) - 1)  # [K]
       k = tf.cast(index - (tf.gather(ends, row) - tf.gather(counts, row)) + 1, tf.float32)
       y, x, radius, alpha = self._dabs(row, k, strokes)               # [K] each
       alpha = tf.where(index < total, alpha, 0.0)
@@ -626,22 +626,6 @@ class TFRenderer:
     soft = 1.0 - (1.0 - rr_near) / (1.0 + rr_far - rr_near)
     rr = tf.where(r_far < aa_start, 0.5 * (rr_far + rr_near), soft)
     return tf.where(rr_near > 1.0, rr_near, rr)
-
-
-def _rows_of(ends, first, chunk):
-  """Stroke of each flat dab first .. first + chunk - 1: [K], from inclusive ends [B].
-
-  row(i) = #{b: ends[b] <= i}, counted in O(B + K) (a sorted search
-  compiles to K x B comparisons under XLA, the main cost at batch 1,024):
-  the strokes ending before the chunk, plus a running count of the ends
-  that fall inside it.
-  """
-  where = ends - first                                                # [B]
-  inside = (where > 0) & (where < chunk)
-  marks = tf.math.unsorted_segment_sum(tf.cast(inside, tf.int32),
-                                       tf.where(inside, where, 0), chunk)  # [K]
-  before = tf.reduce_sum(tf.cast(where <= 0, tf.int32))
-  return tf.minimum(before + tf.cumsum(marks), tf.size(ends) - 1)
 
 
 def _materialise(one, *values):
