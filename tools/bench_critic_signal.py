@@ -81,7 +81,7 @@ def main(argv=None):
   critic = builder.make_critic(cfg, env)
   optimizer = keras.optimizers.Adam(t.critic_learning_rate, beta_1=t.critic_beta1)
   # pylint: disable-next=protected-access
-  critic_fn = builder._critic_input(cfg, critic, training=True)
+  critic_fn = builder.critic_fn(cfg, critic, training=True)
   learner = critic_learner_lib.CriticLearner(critic, optimizer, tf.distribute.get_strategy(),
                                              loss_fn=builder.critic_loss_fn(cfg),
                                              critic_fn=critic_fn)

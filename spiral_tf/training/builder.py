@@ -104,7 +104,7 @@ def entropy_costs(cfg: config_lib.Config, env) -> dict:
 
 
 # --- how a canvas is scored, how the critic is trained ---------------------------
-def _critic_input(cfg: config_lib.Config, critic, training: bool) -> Callable:
+def critic_fn(cfg: config_lib.Config, critic, training: bool) -> Callable:
   """The critic as (images[, targets]) -> scores, on the inputs the config chooses."""
   if not cfg.train.conditional:
     return lambda images, targets=None: critic(images, training=training)
@@ -118,7 +118,7 @@ def _critic_input(cfg: config_lib.Config, critic, training: bool) -> Callable:
 def score_fn(cfg: config_lib.Config, critic=None) -> Callable:
   """(canvases, targets) -> [N] scores: -l2 to the target, or the (reward) critic's score."""
   if cfg.train.reward == "critic":
-    return rewards.critic_score(_critic_input(cfg, critic, training=False))
+    return rewards.critic_score(critic_fn(cfg, critic, training=False))
   return rewards.l2_reward
 
 
@@ -250,7 +250,7 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
   """Every part of a training run, wired into a Trainer for ``run_dir``."""
   t = cfg.train
   devices.set_threads(t.learner_threads, log)
-  tf.random.set_seed(t.seed)
+  keras.utils.set_random_seed(t.seed)  # Python, NumPy and TensorFlow (Keras initialisers too)
   strategy = devices.make_strategy(t.strategy)
   env = make_env(cfg)  # for specs and rules
   critic = None
@@ -273,7 +273,7 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
         tracked["reward_critic"] = reward_critic
       critic_learner = critic_learner_lib.CriticLearner(
           critic, critic_optimizer, strategy, loss_fn=critic_loss_fn(cfg),
-          critic_fn=_critic_input(cfg, critic, training=True),
+          critic_fn=critic_fn(cfg, critic, training=True),
           slow_critic=reward_critic if t.critic_reward_polyak else None,
           polyak=t.critic_reward_polyak)
     policy_learner = policy_learner_lib.PolicyLearner(
