@@ -40,16 +40,16 @@ import tensorflow as tf
 
 from spiral_tf.envs import brushes
 from spiral_tf.envs import canvas as canvas_lib
+from spiral_tf.envs import dab_shape
 from spiral_tf.envs.brush_model import BrushModel  # noqa: F401  (re-exported)
 from spiral_tf.envs import libmypaint_env
 from spiral_tf.envs import specs
+from spiral_tf.envs import tf_random
 
 # libmypaint's clamp of every dab radius (ACTUAL_RADIUS_MIN/MAX).
 _RADIUS_MIN, _RADIUS_MAX = 0.2, 1000.0
 # Below this radius (pixels) libmypaint measures rr with its anti-aliasing.
 _AA_RADIUS = 3.0
-# libmypaint's Gaussian is (sum of 4 uniforms - 2) * sqrt(3): bounded by 2 sqrt(3).
-_GAUSS_BOUND = 2.0 * math.sqrt(3.0)
 # Dab-pixel pairs per chunk of dabs: big enough to amortise the loop, small
 # enough that a chunk's temporaries stay a few MB. Without XLA every chunk
 # also adds a whole [B*S*S] buffer (segment sums), so its chunks are larger.
@@ -141,7 +141,7 @@ class TFRenderer:
     fastest = 2.0 * math.sqrt(2.0) * self.canvas_size / canvas_lib.STROKES_PER_STEP / canvas_lib.DTIME
     logs = [math.log(size) + b.radius_by_speed2[0] + b.radius_by_speed2[1] * b.speed2_input(v)
             for v in (0.0, fastest)]
-    jitter = b.radius_by_random * _GAUSS_BOUND
+    jitter = b.radius_by_random * tf_random.GAUSS_BOUND
     r_max = min(math.exp(max(logs) + jitter), _RADIUS_MAX)
     r_min = max(math.exp(min(logs) - jitter), _RADIUS_MIN)
     # A dab touches pixels [floor(c - r), floor(c + r)] on each axis (the
@@ -191,13 +191,13 @@ class TFRenderer:
            jit_compile: bool = True) -> PaintState:
     """Applies one action per row: ``actions`` maps each component to int32 [B]."""
     actions = self._check(actions, ndim=1)
-    return self._function("step", jit_compile)(state, actions, _seed(seed))
+    return self._function("step", jit_compile)(state, actions, tf_random.seed_pair(seed))
 
   def render_programs(self, actions: Mapping[str, tf.Tensor], seed,
                       jit_compile: bool = True) -> tf.Tensor:
     """Final canvases [B, S, S, C] of whole programs: ``actions`` maps components to int32 [B, T]."""
     actions = self._check(actions, ndim=2)
-    return self._function("programs", jit_compile)(actions, _seed(seed))
+    return self._function("programs", jit_compile)(actions, tf_random.seed_pair(seed))
 
   def paint_step(self, state: PaintState, actions: Mapping[str, tf.Tensor],
                  seed: tf.Tensor, xla: bool = True) -> PaintState:
@@ -353,7 +353,7 @@ class TFRenderer:
                                vert_pressure[:, 1:]], 1)              # [B, N+1]
 
     strokes = dict(verts=verts, dab_u=dab_u, pressure=vert_pressure, log_radius=log_radius,
-                   size=size, key=_stroke_keys(seed, state.step))
+                   size=size, key=tf_random.stroke_keys(seed, state.step))
     log_t = tf.zeros([tf.shape(flag)[0] * self.canvas_size * self.canvas_size])
     for index, cls in enumerate(self._classes):
       n_c = tf.where(tf.equal(size_index, index), num_dabs, 0)
@@ -446,7 +446,7 @@ class TFRenderer:
     pressure = tf.maximum(p0 + (p1 - p0) * frac, 0.0)                 # [K]
     log_radius = tf.gather_nd(strokes["log_radius"], at)
     size = tf.gather(strokes["size"], row)
-    gauss = _gaussians(tf.gather(strokes["key"], row), k)             # [K, 3]
+    gauss = tf_random.gaussians(tf.gather(strokes["key"], row), k)             # [K, 3]
     amp = tf.maximum(b.offset_by_random[0] + b.offset_by_random[1] * pressure, 0.0) * size
     # libmypaint jitters x with the first Gaussian and y with the second.
     y = centre[:, 0] + gauss[:, 1] * amp
@@ -471,7 +471,8 @@ class TFRenderer:
       return dy2[:, :, None] + dx2[:, None, :]
 
     def antialiased():
-      return self._rr_antialiased(py, px, y, x, radius, inv_r2[:, None, None])
+      return dab_shape.rr_antialiased(py, px, y, x, radius, inv_r2[:, None, None],
+                                      self.brush.dab_angle)
 
     if cls["aa"] == "never":
       return plain()
@@ -486,45 +487,6 @@ class TFRenderer:
     return tf.cond(tf.reduce_all(small), antialiased,
                    lambda: tf.cond(tf.reduce_any(small), both, plain))
 
-  def _rr_antialiased(self, py, px, y, x, radius, inv_r2):
-    """libmypaint's anti-aliased rr for small dabs: the pixel's visibility from the dab's axis.
-
-    The nearest point of the pixel to the dab's axis line (its angle) and a
-    point 1/sqrt(pi) further out are both measured; their rr are averaged, or
-    combined as 1 - (1 - rr_near) / (1 + rr_far - rr_near) past the core.
-    """
-    angle = np.float32(self.brush.dab_angle - 180.0 * math.floor(
-        (self.brush.dab_angle + 180.0) / 180.0))  # libmypaint's wrap into [-180, 180)
-    angle_rad = np.float32(angle / 360.0 * 2.0 * math.pi)
-    cs, sn = float(np.cos(angle_rad, dtype=np.float32)), float(np.sin(angle_rad, dtype=np.float32))
-    right = (x[:, None] - tf.cast(px, tf.float32))[:, None, :]       # [K, 1, W]
-    bottom = (y[:, None] - tf.cast(py, tf.float32))[:, :, None]      # [K, W, 1]
-    left, top = right - 1.0, bottom - 1.0
-    cx, cy = right - 0.5, bottom - 0.5
-    inside = (left < 0) & (right > 0) & (top < 0) & (bottom > 0)     # [K, W, W]
-    along = (cx * cs + cy * sn) / (cs * cs + sn * sn)
-    near_x = tf.clip_by_value(cs * along, left, right)
-    near_y = tf.clip_by_value(sn * along, top, bottom)
-    near_x = tf.where(inside, 0.0, near_x)
-    near_y = tf.where(inside, 0.0, near_y)
-
-    def r2(px_, py_):  # squared distance in the dab's frame (round dab: rotation only)
-      yyr = py_ * cs - px_ * sn
-      xxr = py_ * sn + px_ * cs
-      return yyr * yyr + xxr * xxr
-
-    rr_near = r2(near_x, near_y) * inv_r2
-    below = ((cx - cs) * sn - cs * (cy + sn)) < 0
-    reach = math.sqrt(1.0 / math.pi)  # radius of a circle of area 1
-    far_x = tf.where(below, near_x - sn * reach, near_x + sn * reach)
-    far_y = tf.where(below, near_y + cs * reach, near_y - cs * reach)
-    r_far = r2(far_x, far_y)
-    rr_far = r_far * inv_r2
-    aa_start = tf.square(tf.maximum(radius - 1.0, 0.0))[:, None, None]
-    soft = 1.0 - (1.0 - rr_near) / (1.0 + rr_far - rr_near)
-    rr = tf.where(r_far < aa_start, 0.5 * (rr_far + rr_near), soft)
-    return tf.where(rr_near > 1.0, rr_near, rr)
-
 
 def _materialise(one, *values):
   """The [K] per-dab values, computed once before the [K, W, W] pixel loops.
@@ -537,38 +499,3 @@ def _materialise(one, *values):
   value intact.
   """
   return [v / one for v in values]
-
-
-def _seed(seed) -> tf.Tensor:
-  """An int seed or a [2] pair -> int32 [2]."""
-  if isinstance(seed, (int, np.integer)):
-    return tf.constant([int(seed) & 0x7FFFFFFF, 0], tf.int32)
-  return tf.cast(tf.reshape(seed, [2]), tf.int32)
-
-
-def _mix(x):
-  """A 32-bit integer hash (xor-shift-multiply, 'lowbias32' constants): uint32 -> uint32."""
-  x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
-  x = x * tf.constant(0x7FEB352D, tf.uint32)
-  x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(15, tf.uint32)))
-  x = x * tf.constant(0x846CA68B, tf.uint32)
-  return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
-
-
-def _stroke_keys(seed, step):
-  """A random key per row [B] from the seed [2], the row and its step count [B]."""
-  u = lambda v: tf.bitcast(tf.cast(v, tf.int32), tf.uint32)  # noqa: E731
-  rows = u(tf.range(tf.shape(step)[0]))
-  key = _mix(u(seed[0]) ^ _mix(u(seed[1]) + tf.constant(0x9E3779B9, tf.uint32)))
-  return _mix(_mix(key ^ _mix(rows)) ^ u(step))
-
-
-def _gaussians(key, k):
-  """Three of libmypaint's Gaussians (4 uniforms each, 16-bit) per dab: [K] keys, [K] dab -> [K, 3]."""
-  dab = tf.cast(k, tf.uint32) * tf.constant(6, tf.uint32)
-  words = tf.stack([_mix(key ^ _mix(dab + tf.constant(i, tf.uint32))) for i in range(6)], -1)
-  low = tf.bitwise.bitwise_and(words, tf.constant(0xFFFF, tf.uint32))
-  high = tf.bitwise.right_shift(words, tf.constant(16, tf.uint32))
-  uniform = (tf.cast(tf.concat([low, high], -1), tf.float32) + 0.5) / 65536.0  # [K, 12]
-  sums = tf.reduce_sum(tf.reshape(uniform, [-1, 3, 4]), -1)
-  return sums * math.sqrt(3.0) - _GAUSS_BOUND
