@@ -13,6 +13,10 @@ def write_bytes(path: str, data: bytes):
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
+    # mkstemp makes the file private (0600); give it the mode a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

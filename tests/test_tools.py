@@ -39,3 +39,13 @@ def test_render_samples_paints_a_sheet_of_distinct_programs(tmp_path):
   sheet = np.asarray(Image.open(out), np.float32) / 255.0
   assert sheet.min() < 0.3, "strokes were painted"
   assert sheet.shape[1] > 3 * 64
+
+
+def test_atomically_written_files_get_the_mode_a_plain_open_gives(tmp_path):
+  import stat  # pylint: disable=g-import-not-at-top
+  from spiral_tf import files  # pylint: disable=g-import-not-at-top
+  path = tmp_path / "metrics.json"
+  files.write_json(str(path), {"a": 1})
+  umask = os.umask(0)
+  os.umask(umask)
+  assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
