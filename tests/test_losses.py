@@ -383,3 +383,24 @@ def test_conditional_critic_penalises_gradient_wrt_image_only():
   assert terms["gradient_penalty"].numpy() == 0.0
   expected_real = (target * w + target * u).sum(axis=(1, 2, 3)).mean()
   np.testing.assert_allclose(terms["real_score"].numpy(), expected_real, rtol=1e-5)
+
+
+def test_conditional_critic_loss_scores_each_batch_against_its_own_targets_paper_eq6():
+  rng = np.random.default_rng(21)
+  real, fake, fake_targets = (rng.uniform(size=(4, 2, 2, 1)).astype(np.float32) for _ in range(3))
+  w = rng.normal(size=(1, 2, 2, 1)).astype(np.float32)
+  u = rng.normal(size=(1, 2, 2, 1)).astype(np.float32)
+
+  def critic(images, condition):  # linear in the image and in the condition
+    return tf.reduce_sum(images * w + condition * u, axis=[1, 2, 3]) + 0.3
+
+  loss, terms = wgan_gp.conditional_critic_loss(critic, real, fake, fake_targets,
+                                                gp_weight=10.0, centering_weight=0.1)
+  d_real = (real * w + real * u).sum(axis=(1, 2, 3)) + 0.3             # the pair (x, x)
+  d_fake = (fake * w + fake_targets * u).sum(axis=(1, 2, 3)) + 0.3     # (render, its target)
+  gp = (np.linalg.norm(w) - 1.0) ** 2  # the gradient wrt the image is w everywhere
+  centering = (0.5 * d_real.mean() + 0.5 * d_fake.mean()) ** 2
+  expected = -d_real.mean() + d_fake.mean() + 10.0 * gp + 0.1 * centering
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+  np.testing.assert_allclose(terms["fake_score"].numpy(), d_fake.mean(), rtol=1e-5)
+  np.testing.assert_allclose(terms["gradient_penalty"].numpy(), gp, rtol=1e-5)

@@ -140,6 +140,13 @@ def test_critic_reward_and_mirrored_strategy_over_two_cpus_train_from_the_comman
   assert proc.returncode == 0, proc.stderr[-3000:]
   metrics = json.loads((run_dir / "metrics.json").read_text())
   assert metrics["final"]["frames"] == 192
+  # The console shows our lines; TensorFlow's and gym's start-up noise is in the run's log.
+  console = proc.stdout + proc.stderr
+  for noise in ("absl::InitializeLog", "cudart_stub", "Gym has been unmaintained"):
+    assert noise not in console
+  assert "held-out l2" in proc.stdout
+  log = (run_dir / "train.log").read_text()
+  assert "Gym has been unmaintained" in log and "held-out l2" in log
   assert metrics["config"]["train"]["strategy"] == "cpu:2"
 
 
