@@ -40,9 +40,9 @@ class Reporter:
     self.num_samples = num_samples
     self.config = config
     self.log = log
-    self.rules = make_env().action_rules
     n = len(eval_targets) if eval_targets is not None else num_samples
     self.evaluator = reconstruction.Evaluator(make_env, policy, min(32, n))
+    self.rules = self.evaluator.rules
     self.levels: Dict[str, float] = {}
     if eval_targets is not None:
       self.levels["blank canvas"] = reconstruction.blank_l2(
