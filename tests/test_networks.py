@@ -283,24 +283,34 @@ def test_checkpoint_restore_after_scrambling_gives_identical_outputs(tmp_path):
 
 
 @pytest.mark.parametrize("conditional", [False, True])
-def test_exported_saved_model_reproduces_greedy_steps(tmp_path, conditional):
+def test_exported_step_is_greedy_with_zero_gumbel_noise_and_samples_with_it(tmp_path, conditional):
   policy = tiny_policy(conditional=conditional)
   obs = random_observation(policy, np.random.default_rng(12), batch=5)
   noise = policy.sample_noise(5, seed=[6, 6])
   path = str(tmp_path / "policy")
-  export_lib.export_policy_step(policy, path)
-  export_lib.export_policy_step(policy, path)  # replacing an export works
+  agent = export_lib.ExportedAgent(policy, rules=None)
+  export_lib.export_saved_model(agent, path)
+  export_lib.export_saved_model(agent, path)  # replacing an export works
   loaded = tf.saved_model.load(path)
-  state = loaded.initial_state(5)
-  args = (obs, state, noise) if noise is not None else (obs, state)
-  exported = loaded.greedy_step(*args)
+  assert sorted(loaded.signatures) == ["initial_state", "serving_default", "step"], "no paint"
+  state = loaded.signatures["initial_state"](batch_size=tf.constant(5))
+  inputs = dict(obs, **state)
+  if noise is not None:
+    inputs["noise"] = noise
+  zeros = {f"gumbel_{c}": tf.zeros([5, policy.num_values[c]]) for c in policy.components}
+  exported = loaded.signatures["step"](**{k: tf.convert_to_tensor(v) for k, v in inputs.items()},
+                                       **zeros)
   expected, expected_state = greedy_outputs(policy, obs, noise)
-  for field in ("actions", "log_probs", "entropies", "baseline"):
-    tf.nest.map_structure(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6),
-                          exported[field], getattr(expected, field))
-  assert int(loaded.noise_dim) == policy.noise_dim
-  sampled = loaded.sample_step(*args)["actions"]
-  assert sampled["end"].numpy().max() < GRID ** 2
+  for c in policy.components:
+    np.testing.assert_array_equal(exported[f"action_{c}"], expected.actions[c])
+  np.testing.assert_allclose(exported["state_h"], expected_state[0], rtol=1e-6, atol=1e-6)
+  # Huge noise on one value of every component picks that value.
+  forced = {f"gumbel_{c}": tf.one_hot(tf.fill([5], 1), policy.num_values[c]) * 1e6
+            for c in policy.components}
+  sampled = loaded.signatures["step"](**{k: tf.convert_to_tensor(v) for k, v in inputs.items()},
+                                      **forced)
+  for c in policy.components:
+    assert (sampled[f"action_{c}"].numpy() == 1).all()
 
 
 def test_every_policy_variable_gets_a_gradient_from_an_unrolled_loss():

@@ -87,7 +87,7 @@ class AutoregressiveHeads(keras.layers.Layer):
     return layer(z)
 
   def call(self, z, actions: Optional[Mapping[str, tf.Tensor]] = None, greedy: bool = False,
-           seed: Optional[tf.Tensor] = None):
+           seed: Optional[tf.Tensor] = None, gumbel: Optional[Mapping[str, tf.Tensor]] = None):
     """Runs the heads on z [B, z_dim].
 
     Args:
@@ -96,6 +96,8 @@ class AutoregressiveHeads(keras.layers.Layer):
         of sampling (each head is still conditioned on the earlier given ones).
       greedy: take the argmax at every head instead of sampling.
       seed: optional [2] int seed for stateless sampling (reproducible).
+      gumbel: optional {name: [B, num_values]} standard Gumbel noise: sample
+        argmax(logits + noise) (the Gumbel-max trick), deterministic given it.
 
     Returns:
       (actions {name: [B] int32}, logits {name: [B, num_values]}), in sampling order.
@@ -110,6 +112,9 @@ class AutoregressiveHeads(keras.layers.Layer):
         value = tf.cast(actions[name], tf.int32)
       elif greedy:
         value = tf.argmax(logits, axis=-1, output_type=tf.int32)
+      elif gumbel is not None:
+        value = tf.argmax(logits + tf.cast(gumbel[name], logits.dtype), axis=-1,
+                          output_type=tf.int32)
       elif seeds is not None:
         value = tf.random.stateless_categorical(logits, 1, seeds[i], dtype=tf.int32)[:, 0]
       else:

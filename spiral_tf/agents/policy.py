@@ -230,7 +230,7 @@ class PolicyNetwork(keras.Model):
 
   # --- interface -------------------------------------------------------------
   def step(self, observation: Mapping[str, tf.Tensor], state, noise=None, greedy: bool = False,
-           seed=None, reset=None):
+           seed=None, reset=None, gumbel=None):
     """One time step for a batch.
 
     Args:
@@ -240,14 +240,23 @@ class PolicyNetwork(keras.Model):
       greedy: argmax at every head (still autoregressive) instead of sampling.
       seed: optional [2] int seed for stateless (reproducible) sampling.
       reset: optional [B] bool; defaults to ``observation['step'] == 0``.
+      gumbel: optional {component: [B, num_values]} Gumbel noise: sample by
+        argmax(logits + noise), deterministic given the noise (LiteRT export).
 
     Returns:
       (PolicyOutput with [B] tensors, new state (h, c)).
     """
+    actions, logits, core_output, state = self.act(observation, state, noise, greedy, seed,
+                                                   reset, gumbel)
+    return self._outputs(actions, logits, core_output), state
+
+  def act(self, observation: Mapping[str, tf.Tensor], state, noise=None, greedy: bool = False,
+          seed=None, reset=None, gumbel=None):
+    """``step`` before its log-probs: (actions {c: [B]}, logits {c: [B, n]}, core output, state)."""
     features = self._torso(observation, noise)  # [B, torso_size]
     core_output, state = self._core_step(features, state, self._reset_flags(observation, reset))
-    actions, logits = self._heads(core_output, greedy=greedy, seed=seed)
-    return self._outputs(actions, logits, core_output), state
+    actions, logits = self._heads(core_output, greedy=greedy, seed=seed, gumbel=gumbel)
+    return actions, logits, core_output, state
 
   def unroll(self, observations: Mapping[str, tf.Tensor], actions: Mapping[str, tf.Tensor],
              initial_state, noise=None, reset=None, return_state: bool = False):

@@ -217,6 +217,23 @@ def load_trained_policy(run_dir: str) -> TrainedAgent:
   return TrainedAgent(cfg, policy, env_factory(cfg), path, int(step.numpy()))
 
 
+def tf_renderer(cfg: config_lib.Config, env=None):
+  """The TF renderer of a painting config's environment, or None for other domains."""
+  from spiral_tf.envs import tf_renderer as tf_renderer_lib  # pylint: disable=g-import-not-at-top
+  if cfg.env.domain != "libmypaint":
+    return None
+  return tf_renderer_lib.TFRenderer.from_env(env if env is not None else make_env(cfg))
+
+
+def exported_agent(agent: TrainedAgent):
+  """The SavedModel module of a trained agent (its ``paint`` signature for painting agents)."""
+  from spiral_tf.agents import export  # pylint: disable=g-import-not-at-top
+  env = agent.make_env()
+  environment = dict(env_factory(agent.config).args[1], episode_length=env.episode_length)
+  return export.ExportedAgent(agent.policy, env.action_rules, tf_renderer(agent.config, env),
+                              env.episode_length, environment=environment)
+
+
 def schedule(cfg: config_lib.Config) -> trainer_lib.Schedule:
   """The Trainer's schedule from train.*."""
   t = cfg.train
