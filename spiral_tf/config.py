@@ -52,6 +52,10 @@ class EnvConfig:
   use_color: bool = False
   use_pressure: bool = True
   shadows: bool = False               # mujoco_scenes only
+  # Who paints training episodes: actor processes with libmypaint, or the
+  # in-graph actor with the TF renderer (libmypaint only; evaluation always
+  # paints with libmypaint).
+  renderer: str = option("libmypaint", one_of("libmypaint", "tf"))
 
 
 @dataclasses.dataclass
@@ -348,6 +352,9 @@ def validate(config: Config):
   if e.domain == "libmypaint" and e.grid_size > e.canvas_size:
     raise ConfigError(f"env.grid_size ({e.grid_size}) must be <= env.canvas_size "
                       f"({e.canvas_size}): a grid cell is at least one pixel")
+  if e.renderer == "tf" and e.domain != "libmypaint":
+    raise ConfigError(f"env.renderer 'tf' paints strokes: it needs env.domain 'libmypaint', "
+                      f"not {e.domain!r}")
   if t.reward == "l2" and not t.conditional:
     raise ConfigError("train.reward 'l2' needs a target: set train.conditional true")
   if t.critic_input == "complement" and not t.conditional:

@@ -98,10 +98,17 @@ def test_policy_section_is_a_keyword_dict_and_rejects_unknown_keys():
     ("policy.spatial_head=lstm", r"policy\.spatial_head must be one of \['conv', 'dense'\]"),
     ("critic.channels=[]", r"critic\.channels must not be empty"),
     ("critic.conditional=true", r"critic\.'conditional'"),
+    ("env.renderer=cuda", r"env\.renderer must be one of \['libmypaint', 'tf'\]"),
 ])
 def test_bad_config_values_are_config_errors_naming_the_key(override, message):
   with pytest.raises(config_lib.ConfigError, match=message):
     config_lib.load(DEFAULT, "cpu", [override])
+
+
+def test_the_tf_renderer_is_for_the_painting_domain_only():
+  with pytest.raises(config_lib.ConfigError, match=r"env\.renderer 'tf' .* needs env\.domain "
+                                                   r"'libmypaint', not 'mujoco_scenes'"):
+    config_lib.load(DEFAULT, "cpu", ["env.domain=mujoco_scenes", "env.renderer=tf"])
 
 
 def test_data_options_are_checked_against_the_chosen_loader():

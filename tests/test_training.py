@@ -69,6 +69,20 @@ def test_tiny_agent_learns_to_reconstruct_better_than_blank_and_random(tmp_path)
   assert result["frames"] == trainer.frames.numpy()
 
 
+def test_tiny_agent_trained_with_the_tf_renderer_paints_well_in_libmypaint(tmp_path):
+  """env.renderer=tf: episodes from the in-graph actor; evaluation (libmypaint) is the transfer."""
+  cfg = config_lib.apply(tiny(max_steps=1800 * 16 * 2, max_minutes=10, policy_learning_rate=0.001),
+                         {"env": {"renderer": "tf"}})
+  trainer = make_trainer(cfg, tmp_path)
+  assert type(trainer.make_actor_pool()).__name__ == "GraphActorPool"
+  trainer.run()
+  first, last = trainer.history[0], trainer.history[-1]
+  blank = trainer.reporter.levels["blank canvas"]
+  assert last["eval_l2"] < 0.85 * blank, (first, last, blank)
+  assert last["strokes_per_image"] > 0.5
+  assert trainer.reporter.extra["actor_restarts"] == 0
+
+
 def test_resumed_run_continues_its_step_counter(tmp_path):
   frames_per_batch = 16 * 2
   first = make_trainer(tiny(max_steps=5 * frames_per_batch, max_minutes=0), tmp_path)

@@ -7,6 +7,10 @@ Each kind of work is measured with the whole machine, in its own process:
   learner     the learners with every core as TensorFlow threads, on recorded
               episodes (trajectory steps trained);
   end to end  the training system as the config runs it, steady state.
+With --set env.renderer=tf the actors are the in-graph actor (whole
+episodes in one tf.function, TF renderer) and the same config's end-to-end
+rate with libmypaint actor processes is measured too: the JSON then adds
+end_to_end_libmypaint_steps_per_s and tf_over_libmypaint.
 On a CPU-only machine actors and learner share the cores, so the ideal is
 doing both kinds of work back to back, 1 / (1/actors + 1/learner), and the
 efficiency (end to end / ideal) cannot meaningfully exceed 1; with a GPU
@@ -47,8 +51,26 @@ def rss_bytes(pids):
   return total
 
 
+def measure_graph_actor(cfg, seconds: float) -> dict:
+  """Agent steps/s of the in-graph actor (env.renderer=tf) with every core, alone."""
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  cfg.train.learner_threads = 0  # TensorFlow's default: every core
+  with tempfile.TemporaryDirectory() as tmp:
+    pool = builder.build_trainer(cfg, tmp, log=lambda m: None).make_actor_pool()
+    pool.start()
+    outputs = pool.outputs()
+    next(outputs)  # traced
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+      steps += next(outputs).actions["flag"].size
+    pool.close()
+  return dict(actor_steps_per_s=steps / (time.perf_counter() - start), actor_processes=0)
+
+
 def measure_actors(cfg, seconds: float) -> dict:
   """Agent steps/s of one actor process per core, feeding nothing but this counter."""
+  if cfg.env.renderer == "tf":
+    return measure_graph_actor(cfg, seconds)
   import multiprocessing as mp  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import actor_pool  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
@@ -122,7 +144,7 @@ def measure_end_to_end(cfg, seconds: float) -> dict:
     def sample_memory():
       while not done.is_set():
         pool = trainer.pool
-        pids = [os.getpid()] + ([p.pid for p in pool.processes if p] if pool else [])
+        pids = [os.getpid()] + [p.pid for p in getattr(pool, "processes", ()) if p]
         peak[0] = max(peak[0], rss_bytes(pids))
         time.sleep(0.2)
 
@@ -136,7 +158,15 @@ def measure_end_to_end(cfg, seconds: float) -> dict:
               peak_rss_gib=peak[0] / 2 ** 30)
 
 
-PHASES = {"actors": measure_actors, "learner": measure_learner, "end_to_end": measure_end_to_end}
+def measure_end_to_end_libmypaint(cfg, seconds: float) -> dict:
+  """The end-to-end rate of the same config with libmypaint actor processes (the comparison)."""
+  cfg.env.renderer = "libmypaint"
+  return {"end_to_end_libmypaint_steps_per_s":
+          measure_end_to_end(cfg, seconds)["end_to_end_steps_per_s"]}
+
+
+PHASES = {"actors": measure_actors, "learner": measure_learner, "end_to_end": measure_end_to_end,
+          "end_to_end_libmypaint": measure_end_to_end_libmypaint}
 
 
 def main(argv=None):
@@ -152,11 +182,14 @@ def main(argv=None):
   args = parser.parse_args(argv)
   cfg = config_lib.load(args.config, args.profile, args.set)
   if args.phase:  # one kind of work, in a fresh process with its own thread pools
-    seconds = args.seconds if args.phase == "end_to_end" else max(10.0, args.seconds / 3)
+    seconds = args.seconds if args.phase.startswith("end_to_end") else max(10.0, args.seconds / 3)
     print(json.dumps(PHASES[args.phase](cfg, seconds)))
     return 0
   result = {}
-  for phase in ("actors", "learner", "end_to_end"):
+  phases = ["actors", "learner", "end_to_end"]
+  if cfg.env.renderer == "tf":
+    phases.append("end_to_end_libmypaint")
+  for phase in phases:
     cmd = [sys.executable, os.path.abspath(__file__), "--phase", phase, "--config", args.config,
            "--profile", args.profile, "--seconds", str(args.seconds)]
     for s in args.set:
@@ -174,6 +207,10 @@ def main(argv=None):
              end_to_end_steps_per_s=round(e2e, 1), ideal_steps_per_s=round(ideal, 1),
              efficiency=round(e2e / ideal, 3), peak_rss_gib=round(result["peak_rss_gib"], 3),
              cores=os.cpu_count(), actor_processes_configured=result["actor_processes_configured"])
+  if "end_to_end_libmypaint_steps_per_s" in result:
+    out.update(renderer="tf", end_to_end_libmypaint_steps_per_s=round(
+        result["end_to_end_libmypaint_steps_per_s"], 1), tf_over_libmypaint=round(
+            e2e / result["end_to_end_libmypaint_steps_per_s"], 3))
   print(json.dumps(out))
   return 0
 

@@ -313,6 +313,14 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
   folder = run_folder.RunFolder(run_dir)  # names and log file only; tools/train.py locks it
 
   def make_actor_pool():
+    if cfg.env.renderer == "tf":
+      from spiral_tf.training import graph_actor  # pylint: disable=g-import-not-at-top
+      targets = (functools.partial(_target_stream, _load_kwargs(cfg), "train", t.seed)
+                 if t.conditional else None)
+      return graph_actor.GraphActorPool(
+          policy, tf_renderer(cfg, env), env.action_rules, cfg.env.episode_length,
+          t.num_actors * t.envs_per_actor, targets, seed=t.seed,
+          learner_step=int(counters["learner_step"].numpy()))
     store = weights_lib.WeightStore([w.shape for w in policy.get_weights()], ctx,
                                     name=folder.shared_memory_name)
     store.publish(policy.get_weights(), int(counters["learner_step"].numpy()))

@@ -28,7 +28,7 @@ RESUMABLE_KEYS = frozenset({
     "description", "train.max_steps", "train.max_minutes", "train.eval_every_minutes",
     "train.checkpoint_every_minutes", "train.summary_every_steps", "train.max_actor_restarts",
     "train.num_actors", "train.envs_per_actor", "train.learner_threads", "train.actor_threads",
-    "train.weight_sync_interval"})
+    "train.weight_sync_interval", "env.renderer"})
 
 
 def _flatten(values: dict, prefix: str = "") -> Dict[str, object]:

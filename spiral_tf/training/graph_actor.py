@@ -1,0 +1,89 @@
+"""The in-graph actor (``env.renderer = "tf"``): whole episodes in one tf.function.
+
+``GraphActorPool`` stands where ``ActorPool`` stands in the trainer (start,
+outputs, weight_store.publish, fatal, restarts, close), but instead of actor
+processes driving libmypaint it runs ``agents.graph_episode.GraphEpisode``
+in the learner's process, on the learner's device (the GPU when there is
+one), with the learner's own policy variables: no weight copies, and a
+policy lag of at most the batches already prefetched. Targets come from a
+tf.data stream of the training split. Its output is the same
+``ActorOutput`` the actor processes send, so taps, the replay and the
+learners do not know which actor made it.
+"""
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from spiral_tf.agents import acting
+from spiral_tf.agents import graph_episode
+
+
+class _Version:
+  """What the trainer publishes to: here only the learner step, for ``policy_version``."""
+
+  def __init__(self, step: int):
+    self.step = int(step)
+
+  def publish(self, weights, step: int):  # pylint: disable=unused-argument
+    self.step = int(step)
+
+  def close(self):
+    pass
+
+
+class GraphActorPool:
+  """Episodes of B environments at a time, played in one graph (see the module docstring)."""
+
+  def __init__(self, policy, renderer, rules, episode_length: int, batch_size: int,
+               targets: Optional[Callable[[], Iterator[np.ndarray]]], seed: int = 0,
+               learner_step: int = 0, jit_compile: bool = False):
+    """Args:
+      policy, renderer, rules, episode_length: see GraphEpisode.
+      batch_size: episodes per call (the actor processes' envs_per_actor x num_actors).
+      targets: () -> iterator of [S, S, C] training images (conditional agents), else None.
+      seed: of the renderer's, the sampling's and the noise's random numbers.
+      learner_step: the step the policy's weights are at when the pool starts.
+      jit_compile: compile the episode with XLA (on a GPU; slower to trace).
+    """
+    self.episode = graph_episode.GraphEpisode(policy, renderer, rules, episode_length)
+    self.batch_size = int(batch_size)
+    self.weight_store = _Version(learner_step)
+    self.restarts = 0
+    self.fatal = None
+    self._targets = targets
+    self._seed = int(seed)
+    self._calls = 0
+    self._stopped = False
+    self._play = tf.function(self._play_fn, jit_compile=bool(jit_compile), autograph=False)
+    self._jit = bool(jit_compile)
+
+  def _play_fn(self, targets, seed, version):
+    policy = self.episode.policy
+    noise = None
+    if policy.noise_dim:
+      noise = tf.random.stateless_normal([self.batch_size, policy.noise_dim], seed + 7)
+    played = self.episode.play(self.batch_size, targets=targets, noise=noise, seed=seed,
+                               greedy=False, xla=self._jit, policy_version=version)
+    return played.output
+
+  def start(self):
+    self._stream = self._targets() if self._targets is not None else None
+
+  def _next_targets(self):
+    if self._stream is None:
+      return None
+    return tf.constant(np.stack([next(self._stream) for _ in range(self.batch_size)]),
+                       tf.float32)
+
+  def outputs(self) -> Iterator[acting.ActorOutput]:
+    """Batches of episodes as NumPy ActorOutputs, until ``close``."""
+    while not self._stopped:
+      self._calls += 1
+      seed = tf.constant([self._seed, self._calls], tf.int32)
+      output = self._play(self._next_targets(), seed,
+                          tf.constant(self.weight_store.step, tf.int64))
+      yield tf.nest.map_structure(lambda x: x.numpy(), output)
+
+  def close(self):
+    self._stopped = True
