@@ -1,0 +1,73 @@
+"""The Colab notebooks run top to bottom (tools/run_notebook.py, short training), as CI runs them."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOKS = ("quickstart", "paint_your_image", "export")
+
+
+def run_notebook(name, **params):
+  cmd = [sys.executable, os.path.join(REPO, "tools", "run_notebook.py"),
+         os.path.join(REPO, "colab", f"{name}.ipynb")]
+  for key, value in params.items():
+    cmd += ["--param", f"{key}={value!r}"]
+  proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
+  assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+  return proc.stdout, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+  run_dir = str(tmp_path_factory.mktemp("notebooks") / "run")
+  stdout, summary = run_notebook("quickstart", RUN_DIR=run_dir, TRAIN_MINUTES=0.1,
+                                 EXTRA_SETTINGS=["data.eval_images=8"])
+  return run_dir, stdout, summary
+
+
+def test_quickstart_trains_evaluates_and_shows_the_results(quickstart):
+  run_dir, stdout, summary = quickstart
+  assert summary["cells"] == 5
+  with open(os.path.join(run_dir, "eval", "eval.json")) as f:
+    report = json.load(f)
+  assert f"held-out l2: {report['l2_vs_blank']:.2f}x the blank canvas" in stdout
+  for name in ("reconstructions.png", "strokes.png", "curves.png"):
+    assert os.path.exists(os.path.join(run_dir, "eval", name))
+
+
+def test_paint_notebook_paints_a_sketch_into_every_view(quickstart, tmp_path):
+  out = tmp_path / "painted"
+  stdout, summary = run_notebook("paint_your_image", RUN_DIR=quickstart[0], OUT_DIR=str(out))
+  assert summary["cells"] == 6
+  for suffix in (".png", "_strokes.png", ".json", ".svg", ".gif"):
+    assert (out / f"sketch_input{suffix}").exists(), suffix
+  assert "<svg" in stdout
+
+
+def test_export_notebook_serves_and_runs_litert(quickstart, tmp_path):
+  out = tmp_path / "exported"
+  stdout, summary = run_notebook("export", RUN_DIR=quickstart[0], EXPORT_DIR=str(out))
+  assert summary["cells"] == 7
+  assert (out / "saved_model" / "saved_model.pb").exists() and (out / "policy_step.tflite").exists()
+  assert "signatures: ['initial_state', 'paint', 'serving_default', 'step']" in stdout
+  assert '{"signature_name": "paint", "inputs": {"target": [[[[1.0]' in stdout
+
+
+def test_notebooks_are_the_generated_ones_and_a_bad_cell_fails_the_run(tmp_path):
+  """colab/*.ipynb come from tools/make_notebooks.py; a failing cell is exit code 1, named."""
+  subprocess.run([sys.executable, os.path.join(REPO, "tools", "make_notebooks.py"), str(tmp_path)],
+                 check=True)
+  for name in NOTEBOOKS:
+    with open(tmp_path / f"{name}.ipynb") as a, open(os.path.join(REPO, "colab", f"{name}.ipynb")) as b:
+      assert a.read() == b.read(), f"colab/{name}.ipynb was edited by hand: regenerate it"
+  broken = tmp_path / "broken.ipynb"
+  broken.write_text(json.dumps({"cells": [
+      {"cell_type": "code", "metadata": {}, "source": ["x = 1\n"]},
+      {"cell_type": "code", "metadata": {}, "source": ["raise ValueError('cell two')\n"]}]}))
+  proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "run_notebook.py"), str(broken)],
+                        capture_output=True, text=True)
+  assert proc.returncode == 1
+  assert "cell 1 failed" in proc.stderr and "ValueError: cell two" in proc.stderr
