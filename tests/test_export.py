@@ -163,9 +163,14 @@ def test_paint_writes_every_view_of_each_image(run_dir, exported, tmp_path, sour
   images = write_images(tmp_path / "in")
   where = ["--run-dir", run_dir] if source == "run" else ["--model", exported[1]["saved_model"]]
   out = tmp_path / "out"
-  stdout, _ = run_tool("paint", *images, *where, "--out", str(out), "--scale", "3")
+  sheet = str(out / "sheet.png")
+  stdout, _ = run_tool("paint", *images, *where, "--out", str(out), "--scale", "3",
+                       "--sheet", sheet)
   report = json.loads(stdout.strip().splitlines()[-1])
   assert len(report["images"]) == 3
+  # Rows: input, reconstruction, stroke order at 3x, and the program re-painted 3x larger.
+  assert report["sheet"] == sheet
+  assert np.asarray(Image.open(sheet)).shape == (3 * 48 + 2 * 4, 4 * 48 + 3 * 4, 3)
   for item in report["images"]:
     name = os.path.splitext(os.path.basename(item["input"]))[0]
     assert item["reconstruction"] == str(out / f"{name}.png")

@@ -14,7 +14,9 @@ tools/export.py (its ``paint`` signature, the TF renderer). Per image NAME,
   NAME.json         the program (one dict of components per step)
   NAME.svg          the strokes as quadratic Bézier paths, any resolution
   NAME.gif          the strokes being painted, step by step
-Every image is read before anything is written, and each file is written
+With --sheet PATH, one PNG shows every image's input, reconstruction and
+stroke order beside its program re-painted by libmypaint at --scale times
+the canvas size (the paper's Figure 6). Every image is read before anything is written, and each file is written
 beside its place and renamed into it. The last line is JSON: the files and
 the ℓ2 of each reconstruction to its input.
 """
@@ -93,6 +95,28 @@ class Painter:
     return self._paint(targets)
 
 
+def write_sheet(path, targets, canvases, programs, env_kwargs, scale):
+  """Rows of (input, reconstruction, strokes by order) at --scale, beside the program
+  re-painted by libmypaint at --scale times the canvas size (the paper's Figure 6)."""
+  from spiral_tf.envs import libmypaint_env  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import painting  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
+  color_kwargs = dict(env_kwargs, use_color=True, conditional=False)
+  color_kwargs.pop("episode_length", None)
+  big = lambda x: np.repeat(np.repeat(x, scale, 0), scale, 1)  # noqa: E731
+  rgb = lambda x: np.repeat(x, 3, -1) if x.shape[-1] == 1 else x  # noqa: E731
+  rows = []
+  for target, canvas, program in zip(targets, canvases, programs):
+    strokes = reconstruction.stroke_order_image(
+        program, lambda: libmypaint_env.LibMyPaintEnv(**color_kwargs))
+    sharp = painting.render_scaled(program, env_kwargs, scale, use_color=True)
+    row = [big(rgb(target)), big(rgb(canvas)), big(strokes), sharp]
+    pad = np.full((row[0].shape[0], 4, 3), 0.75, np.float32)
+    rows.append(np.concatenate([x for part in row for x in (part, pad)][:-1], axis=1))
+  gap = np.full((4, rows[0].shape[1], 3), 0.75, np.float32)
+  files.write_png(path, np.concatenate([x for r in rows for x in (r, gap)][:-1], axis=0))
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   cli.add_debug_flag(parser)
@@ -105,6 +129,9 @@ def main(argv=None):
                       help="make grey images dark ink on light paper (auto: by their border)")
   parser.add_argument("--scale", type=cli.positive_int, default=4,
                       help="pixels per canvas pixel in the SVG and GIF")
+  parser.add_argument("--sheet", default=None,
+                      help="also write one PNG of every image: input, reconstruction, stroke "
+                           "order, and the program re-painted at --scale times the size")
   args = parser.parse_args(argv)
   if os.path.exists(args.out) and not os.path.isdir(args.out):
     raise cli.UserError(f"--out {args.out!r} is a file; give a folder")
@@ -140,7 +167,10 @@ def main(argv=None):
     painted = sum(int(a["flag"]) == libmypaint_env.PAINT for a in programs[i])
     print(f"{path}: l2 {l2[i]:.4f}, {painted} painting actions -> {out['reconstruction']}")
     report.append(dict(out, input=path, l2=float(l2[i]), strokes_painted=painted))
-  print(json.dumps({"source": painter.source, "images": report, "mean_l2": float(np.mean(l2))}))
+  if args.sheet:
+    write_sheet(args.sheet, targets, canvases, programs, painter.env_kwargs, args.scale)
+  print(json.dumps({"source": painter.source, "images": report, "mean_l2": float(np.mean(l2)),
+                    "sheet": args.sheet}))
   return 0
 
 
