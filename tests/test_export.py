@@ -232,3 +232,21 @@ def test_bad_inputs_name_the_file_and_write_nothing(run_dir, exported, tmp_path)
   assert "is not a SavedModel" in stderr and not out.exists()
   _, stderr = run_tool("export", "--run-dir", str(tmp_path / "in"), "--out", str(out), expect=2)
   assert "config.json" in stderr and not out.exists()
+
+
+def test_paint_refuses_models_of_the_wrong_kind(tmp_path):
+  """An unconditional painter draws from noise; a SavedModel without 'paint' cannot paint."""
+  from spiral_tf.agents import export  # pylint: disable=g-import-not-at-top
+  from test_graph_episode import make  # pylint: disable=g-import-not-at-top
+  image = write_images(tmp_path / "in")[0]
+  env, policy, episode = make(conditional=False)
+  unconditional = str(tmp_path / "unconditional")
+  export.export_saved_model(export.ExportedAgent(policy, env.action_rules, episode.renderer, 4,
+                                                 environment={"canvas_size": 16}), unconditional)
+  step_only = str(tmp_path / "step_only")
+  export.export_saved_model(export.ExportedAgent(policy, rules=None), step_only)
+  out = tmp_path / "out"
+  for model, says in ((unconditional, "unconditional agent"), (step_only, "no 'paint' signature")):
+    _, stderr = run_tool("paint", image, "--model", model, "--out", str(out), expect=2)
+    assert model in stderr and says in stderr, stderr[-500:]
+    assert not out.exists()
