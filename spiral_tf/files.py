@@ -45,6 +45,8 @@ def write_png(path: str, image):
 
 def write_figure(path: str, figure):
   """Atomically saves a matplotlib figure as PNG."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   buf = io.BytesIO()
   figure.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+  plt.close(figure)  # pyplot keeps every open figure alive otherwise
   write_bytes(path, buf.getvalue())

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NOTEBOOKS = ("quickstart", "paint_your_image", "export")
+NOTEBOOKS = ("quickstart", "paint_your_image", "export", "unconditional_mnist")
 
 
 def run_notebook(name, **params):
@@ -54,6 +54,17 @@ def test_export_notebook_serves_and_runs_litert(quickstart, tmp_path):
   assert (out / "saved_model" / "saved_model.pb").exists() and (out / "policy_step.tflite").exists()
   assert "signatures: ['initial_state', 'paint', 'serving_default', 'step']" in stdout
   assert '{"signature_name": "paint", "inputs": {"target": [[[[1.0]' in stdout
+
+
+def test_unconditional_notebook_trains_and_scores_samples(tmp_path, shared_data):
+  run_dir = str(tmp_path / "run")
+  stdout, summary = run_notebook("unconditional_mnist", RUN_DIR=run_dir, TRAIN_MINUTES=0.1,
+                                 DATA_PATH=os.path.join(shared_data, "mnist"), SAMPLES=32,
+                                 EXTRA_SETTINGS=["data.eval_images=8"])
+  assert summary["cells"] == 5
+  assert os.path.exists(os.path.join(run_dir, "samples.png"))
+  for name in ("greedy policy", "random policy", "real digits"):
+    assert name in stdout and "Frechet" in stdout
 
 
 def test_notebooks_are_the_generated_ones_and_a_bad_cell_fails_the_run(tmp_path):

@@ -231,9 +231,44 @@ print({k: v.tolist() for k, v in result.items() if k.startswith("action_")})
 '''),
 ]
 
+unconditional = [
+  md('''
+# Unconditional MNIST: digits from noise
+
+Trains `configs/mnist_unconditional.json` (the critic reward with the paper's stroke and empty-canvas
+penalties; RESULTS.md has the 60-minute CPU run) and scores its samples with a small MNIST classifier
+that `tools/score_samples.py` trains on the same files: mean top-class probability, how many digit classes
+appear, and the Fréchet distance to real digits, each beside random strokes and real digits. MNIST is read
+from local IDX files (`t10k-images-idx3-ubyte.gz` and its labels): nothing is downloaded.
+'''),
+  code(PARAMS_COMMON.replace('"runs/colab_quickstart"', '"runs/colab_unconditional"') + '''DATA_PATH = "data/mnist"               # the folder with the MNIST IDX files
+SAMPLES = 64
+''', ["parameters"]),
+  code(SETUP),
+  code('''
+if not os.path.exists(os.path.join(RUN_DIR, "checkpoints", "checkpoint")):
+    sets = " ".join(f"--set {s}" for s in SETTINGS)
+    sh(f"{PYTHON} tools/train.py --config configs/mnist_unconditional.json --profile cpu --run-dir {RUN_DIR} "
+       f"--set data.path={DATA_PATH} --set train.max_minutes={TRAIN_MINUTES} {sets}")
+'''),
+  code('''
+sheet = os.path.join(RUN_DIR, "samples.png")
+out = sh(f"{PYTHON} tools/score_samples.py --run-dir {RUN_DIR} --samples {SAMPLES} --sampling both "
+         f"--mnist-path {DATA_PATH} --sheet {sheet}")
+scores = json.loads(out.strip().splitlines()[-1])
+for name, row in scores["rows"].items():
+    print(f"{name:16s} top-class p {row['mean_top_probability']:.2f} | {row['classes']} classes | "
+          f"Frechet {row['frechet']:.1f}")
+'''),
+  code(SHOW + '''
+show([sheet], width=7)
+'''),
+]
+
 folder = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "colab")
-for name, cells in (("quickstart", quickstart), ("paint_your_image", paint), ("export", export)):
+for name, cells in (("quickstart", quickstart), ("paint_your_image", paint), ("export", export),
+                    ("unconditional_mnist", unconditional)):
   nb = {"cells": cells, "metadata": {"accelerator": "GPU", "colab": {"provenance": []},
                                       "kernelspec": {"display_name": "Python 3", "name": "python3"},
                                       "language_info": {"name": "python"}},
