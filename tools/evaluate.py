@@ -22,13 +22,11 @@ from spiral_tf import files
 
 def write_stroke_order(cfg, programs, path):
   """Re-paints up to 32 programs with each stroke in its own colour."""
-  from spiral_tf.envs import libmypaint_env  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import painting  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
-  from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
-  color_env = lambda: libmypaint_env.LibMyPaintEnv(
-      **dict(builder.painting_env_kwargs(cfg), use_color=True))
-  strokes = np.stack([reconstruction.stroke_order_image(p, color_env) for p in programs[:32]])
+  kwargs = builder.painting_env_kwargs(cfg)
+  strokes = np.stack([painting.stroke_order(p, kwargs) for p in programs[:32]])
   files.write_png(path, plots.image_grid([strokes[i:i + 8] for i in range(0, len(strokes), 8)]))
 
 

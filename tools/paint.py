@@ -49,7 +49,7 @@ class Painter:
       raise cli.UserError(f"{run_dir} trained a {cfg.env.domain} agent; paint.py needs a "
                           "painting (libmypaint) agent")
     self._check_conditional(cfg.train.conditional, run_dir)
-    self.env_kwargs = dict(builder.env_factory(cfg).args[1])
+    self.env_kwargs = builder.painting_env_kwargs(cfg)
     self.source = trained.checkpoint
     evaluator = reconstruction.Evaluator(trained.make_env, trained.policy, 8)
 
@@ -98,17 +98,12 @@ class Painter:
 def write_sheet(path, targets, canvases, programs, env_kwargs, scale):
   """Rows of (input, reconstruction, strokes by order) at --scale, beside the program
   re-painted by libmypaint at --scale times the canvas size (the paper's Figure 6)."""
-  from spiral_tf.envs import libmypaint_env  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import painting  # pylint: disable=g-import-not-at-top
-  from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
-  color_kwargs = dict(env_kwargs, use_color=True, conditional=False)
-  color_kwargs.pop("episode_length", None)
   big = lambda x: np.repeat(np.repeat(x, scale, 0), scale, 1)  # noqa: E731
   rgb = lambda x: np.repeat(x, 3, -1) if x.shape[-1] == 1 else x  # noqa: E731
   rows = []
   for target, canvas, program in zip(targets, canvases, programs):
-    strokes = reconstruction.stroke_order_image(
-        program, lambda: libmypaint_env.LibMyPaintEnv(**color_kwargs))
+    strokes = painting.stroke_order(program, env_kwargs)
     sharp = painting.render_scaled(program, env_kwargs, scale, use_color=True)
     row = [big(rgb(target)), big(rgb(canvas)), big(strokes), sharp]
     pad = np.full((row[0].shape[0], 4, 3), 0.75, np.float32)
@@ -148,16 +143,13 @@ def main(argv=None):
                       for p in args.images])
   programs, canvases, steps = painter(targets)
   l2 = reconstruction.l2_per_image(canvases, targets)
-  color_kwargs = dict(painter.env_kwargs, use_color=True, conditional=False)
-  color_kwargs.pop("episode_length", None)
   report = []
   for i, (path, name) in enumerate(zip(args.images, names)):
     out = {k: os.path.join(args.out, name + suffix) for k, suffix in (
         ("reconstruction", ".png"), ("strokes", "_strokes.png"), ("program", ".json"),
         ("svg", ".svg"), ("gif", ".gif"))}
     frames = steps[i] if steps is not None else painting.step_canvases(programs[i], painter.env_kwargs)
-    strokes = reconstruction.stroke_order_image(
-        programs[i], lambda: libmypaint_env.LibMyPaintEnv(**color_kwargs))
+    strokes = painting.stroke_order(programs[i], painter.env_kwargs)
     files.write_png(out["reconstruction"], canvases[i])
     files.write_png(out["strokes"], strokes)
     files.write_json(out["program"], programs[i])

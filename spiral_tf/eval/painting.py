@@ -119,6 +119,15 @@ def step_canvases(program: Sequence[Mapping[str, int]], env_kwargs: Mapping) -> 
   return np.stack(frames)
 
 
+def stroke_order(program: Sequence[Mapping[str, int]], env_kwargs: Mapping) -> np.ndarray:
+  """[S, S, 3]: the program re-painted with each stroke in its own colour (hue by order)."""
+  from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
+  kwargs = dict(env_kwargs, use_color=True, conditional=False)
+  kwargs.pop("episode_length", None)
+  return reconstruction.stroke_order_image(program,
+                                           lambda: libmypaint_env.LibMyPaintEnv(**kwargs))
+
+
 def render_scaled(program: Sequence[Mapping[str, int]], env_kwargs: Mapping,
                   factor: int = 4, use_color: bool = False) -> np.ndarray:
   """The program re-painted by libmypaint at ``factor`` times the canvas size: [fS, fS, C].

@@ -229,9 +229,8 @@ def exported_agent(agent: TrainedAgent):
   """The SavedModel module of a trained agent (its ``paint`` signature for painting agents)."""
   from spiral_tf.agents import export  # pylint: disable=g-import-not-at-top
   env = agent.make_env()
-  environment = dict(env_factory(agent.config).args[1], episode_length=env.episode_length)
   return export.ExportedAgent(agent.policy, env.action_rules, tf_renderer(agent.config, env),
-                              env.episode_length, environment=environment)
+                              env.episode_length, environment=painting_env_kwargs(agent.config))
 
 
 def schedule(cfg: config_lib.Config) -> trainer_lib.Schedule:
