@@ -4,6 +4,7 @@ The data files are made in tmp_path; the command-line probes run the tools as
 subprocesses (each imports TensorFlow: a few seconds, no training).
 """
 import gzip
+import json
 import io
 import os
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from PIL import Image
 
 from spiral_tf import cli
+from spiral_tf import config as config_lib
 from spiral_tf import data
 from spiral_tf.data import folder
 from spiral_tf.data import images as images_lib
@@ -191,6 +193,16 @@ def test_evaluate_with_no_images_is_an_argparse_error(tmp_path, images):
   proc = run_tool("evaluate.py", "--run-dir", str(tmp_path), "--images", images)
   assert proc.returncode == 2 and "Traceback" not in proc.stderr
   assert f"argument --images: must be at least 1, got {images}" in proc.stderr
+
+
+def test_evaluate_with_the_tf_renderer_refuses_a_mujoco_run_before_loading_it(tmp_path):
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  cfg = config_lib.load(os.path.join(REPO, "configs", "mujoco_scenes_conditional.json"))
+  (tmp_path / "config.json").write_text(json.dumps(builder.config_dict(cfg)))
+  proc = run_tool("evaluate.py", "--run-dir", str(tmp_path), "--renderer", "tf")
+  assert proc.returncode == cli.USER_ERROR and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  assert "--renderer tf paints strokes" in proc.stderr and "not a libmypaint run" in proc.stderr
+  assert not (tmp_path / "eval_tf").exists()
 
 
 # --- cli.run in process ----------------------------------------------------------------

@@ -190,6 +190,28 @@ def test_paint_writes_every_view_of_each_image(run_dir, exported, tmp_path, sour
   assert abs(report["mean_l2"] - np.mean([i["l2"] for i in report["images"]])) < 1e-9
 
 
+def test_evaluate_paints_the_held_out_images_with_either_renderer_alike(run_dir):
+  """tools/evaluate.py --renderer tf: the transfer measurement's instrument (issue 10)."""
+  reports = {}
+  for renderer in ("libmypaint", "tf"):
+    stdout, _ = run_tool("evaluate", "--run-dir", run_dir, "--images", "16", "--renderer", renderer)
+    reports[renderer] = json.loads(stdout.strip().splitlines()[-1])
+    folder = "eval" if renderer == "libmypaint" else "eval_tf"
+    with open(os.path.join(run_dir, folder, "eval.json")) as f:
+      assert json.load(f) == reports[renderer]
+  lib, tfr = reports["libmypaint"], reports["tf"]
+  assert (lib["renderer"], tfr["renderer"]) == ("libmypaint", "tf")
+  assert lib["blank_l2"] == tfr["blank_l2"] and lib["images"] == tfr["images"] == 16
+  assert abs(tfr["strokes_per_image"] - lib["strokes_per_image"]) <= 0.5
+  assert abs(tfr["l2_vs_blank"] - lib["l2_vs_blank"]) <= 0.1 * lib["l2_vs_blank"], reports
+  programs = {}
+  for folder in ("eval", "eval_tf"):
+    with open(os.path.join(run_dir, folder, "programs.json")) as f:
+      programs[folder] = json.load(f)
+  # Greedy, same targets, same blank canvas: the first actions are the same.
+  assert [p[0] for p in programs["eval"]] == [p[0] for p in programs["eval_tf"]]
+
+
 def test_user_images_are_read_the_training_way():
   from spiral_tf.eval import painting  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top

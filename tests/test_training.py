@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from spiral_tf import config as config_lib
+from spiral_tf.eval import reconstruction
 from spiral_tf.training import actor_pool
 from spiral_tf.training import builder
 from spiral_tf.training import checkpointing
@@ -81,6 +82,14 @@ def test_tiny_agent_trained_with_the_tf_renderer_paints_well_in_libmypaint(tmp_p
   assert last["eval_l2"] < 0.85 * blank, (first, last, blank)
   assert last["strokes_per_image"] > 0.5
   assert trainer.reporter.extra["actor_restarts"] == 0
+  # And in its own renderer: the same agent, the same held-out targets, painted in one graph.
+  env = builder.make_env(cfg)
+  graph = reconstruction.GraphEvaluator(trainer.policy, builder.tf_renderer(cfg, env),
+                                        env.action_rules, env.episode_length, batch_size=16)
+  own = graph.run(trainer.reporter.eval_targets, greedy=True)
+  strokes = np.mean(env.action_rules.strokes_per_program(own["programs"]))
+  assert strokes > 0.5
+  assert abs(own["l2"] - last["eval_l2"]) <= 0.15 * last["eval_l2"], (own["l2"], last)
 
 
 def test_resumed_run_continues_its_step_counter(tmp_path):

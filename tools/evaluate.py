@@ -1,6 +1,7 @@
 """Evaluates a trained run on held-out images.
 
   python tools/evaluate.py --run-dir runs/synthetic_conditional-cpu [--images 64] [--out DIR]
+  python tools/evaluate.py --run-dir RUN --renderer tf   # paint with the TF renderer (RUN/eval_tf)
 
 Loads the run's config.json and latest checkpoint, paints the held-out
 targets with the greedy policy and writes into --out (default RUN/eval):
@@ -37,16 +38,30 @@ def main(argv=None):
   parser.add_argument("--images", type=cli.positive_int, default=64)
   parser.add_argument("--split", default="test")
   parser.add_argument("--sample", action="store_true", help="sample instead of greedy actions")
+  parser.add_argument("--renderer", choices=("libmypaint", "tf"), default="libmypaint",
+                      help="paint with libmypaint (the environment) or the TF renderer; "
+                           "libmypaint-domain runs only for tf")
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
   from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  if args.renderer == "tf" and builder.load_config(args.run_dir).env.domain != "libmypaint":
+    raise cli.UserError(f"--renderer tf paints strokes: {args.run_dir} is not a libmypaint "
+                        "run; leave --renderer out")
   agent = builder.load_trained_policy(args.run_dir)
   cfg, policy, make_env, latest = agent.config, agent.policy, agent.make_env, agent.checkpoint
-  out_dir = args.out or os.path.join(args.run_dir, "eval")
-  evaluator = reconstruction.Evaluator(make_env, policy, min(32, args.images))
-  report = {"checkpoint": latest, "split": args.split, "greedy": not args.sample}
+  out_dir = args.out or os.path.join(
+      args.run_dir, "eval" if args.renderer == "libmypaint" else "eval_" + args.renderer)
+  if args.renderer == "tf":
+    env = make_env()
+    evaluator = reconstruction.GraphEvaluator(policy, builder.tf_renderer(cfg, env),
+                                              env.action_rules, env.episode_length,
+                                              min(64, args.images))
+  else:
+    evaluator = reconstruction.Evaluator(make_env, policy, min(32, args.images))
+  report = {"checkpoint": latest, "split": args.split, "greedy": not args.sample,
+            "renderer": args.renderer}
   if cfg.train.conditional:
     targets = builder.load_images(cfg, args.split, args.images)
     out = evaluator.run(targets, greedy=not args.sample)

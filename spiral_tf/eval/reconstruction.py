@@ -77,6 +77,63 @@ class Evaluator:
     return out
 
 
+class GraphEvaluator:
+  """``Evaluator`` with the TF renderer: whole episodes in one graph, same outputs.
+
+  Used to measure how an agent trained with one renderer paints in the other
+  (``tools/evaluate.py --renderer tf``). The renderer's random sequence is
+  fixed (seed 1), so results are repeatable.
+  """
+
+  def __init__(self, policy, renderer, rules, episode_length: int, batch_size: int):
+    from spiral_tf.agents import graph_episode  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    self.episode = graph_episode.GraphEpisode(policy, renderer, rules, episode_length)
+    self.policy, self.rules, self.batch_size = policy, rules, int(batch_size)
+    self.episode_length = int(episode_length)
+    self._tf = tf
+    self._play = {}
+
+  def _player(self, greedy: bool):
+    if greedy not in self._play:
+      tf = self._tf
+
+      def play(targets, noise, seed):
+        out = self.episode.play(tf.shape(targets if targets is not None else noise)[0],
+                                targets=targets, noise=noise, seed=seed, greedy=greedy)
+        return out.output.final_canvas, out.output.actions
+
+      self._play[greedy] = tf.function(play)
+    return self._play[greedy]
+
+  def run(self, targets: Optional[np.ndarray] = None, num_samples: int = 0,
+          greedy: bool = True) -> Dict[str, object]:
+    """As ``Evaluator.run``."""
+    tf = self._tf
+    n = len(targets) if targets is not None else num_samples
+    canvases, programs = [], []
+    noise_rng = np.random.default_rng(1)
+    for k, start in enumerate(range(0, n, self.batch_size)):
+      stop = min(start + self.batch_size, n)
+      chunk_targets = None
+      if self.policy.conditional:
+        chunk_targets = tf.constant(np.asarray(targets[start:stop], np.float32))
+      noise = None
+      if self.policy.noise_dim:
+        noise = tf.constant(noise_rng.standard_normal((stop - start, self.policy.noise_dim)),
+                            tf.float32)
+      final, actions = self._player(greedy)(chunk_targets, noise, tf.constant([1, k], tf.int32))
+      canvases.append(final.numpy())
+      actions = {c: v.numpy() for c, v in actions.items()}
+      programs += [[{c: int(actions[c][i, t]) for c in self.rules.components}
+                    for t in range(self.episode_length)] for i in range(stop - start)]
+    out = {"canvases": np.concatenate(canvases), "programs": programs}
+    if targets is not None:
+      per_image = l2_per_image(out["canvases"], targets)
+      out.update(l2_per_image=per_image, l2=float(per_image.mean()))
+    return out
+
+
 def random_policy_l2(make_env, targets: np.ndarray, seed: int = 0) -> float:
   """Mean l2 of the environment's random programs to the targets: the other floor to beat."""
   rng = np.random.default_rng(seed)
