@@ -92,6 +92,25 @@ def test_tiny_agent_trained_with_the_tf_renderer_paints_well_in_libmypaint(tmp_p
   assert abs(own["l2"] - last["eval_l2"]) <= 0.15 * last["eval_l2"], (own["l2"], last)
 
 
+def test_critic_reward_trains_from_the_in_graph_actor_on_every_canvas(tmp_path):
+  """env.renderer=tf with the critic reward: the replay the critic learns from is filled by it."""
+  cfg = config_lib.apply(tiny(max_steps=8 * 16 * 2, max_minutes=0),
+                         {"env": {"renderer": "tf"}, "critic": {"channels": [8, 16]},
+                          "train": {"reward": "critic", "critic_fakes": "all",
+                                    "critic_warmup_steps": 2, "critic_reward_polyak": 0.01}})
+  trainer = make_trainer(cfg, tmp_path)
+  before = [w.copy() for w in trainer.critic_learner.critic.get_weights()]
+  result = trainer.run()
+  assert result["frames"] == 8 * 16 * 2
+  # Every canvas of every episode went to the replay: (T + 1) per episode, blank included
+  # (episode length 2, 16 episodes per update, 8 updates).
+  assert len(trainer.replay) == min(trainer.replay.capacity, 8 * 16 * 3)
+  after = trainer.critic_learner.critic.get_weights()
+  assert any(not np.allclose(a, b) for a, b in zip(before, after)), "the critic did not train"
+  metrics = json.loads((tmp_path / "metrics.json").read_text())
+  assert np.isfinite(metrics["final"]["eval_l2_vs_blank"])
+
+
 def test_resumed_run_continues_its_step_counter(tmp_path):
   frames_per_batch = 16 * 2
   first = make_trainer(tiny(max_steps=5 * frames_per_batch, max_minutes=0), tmp_path)
