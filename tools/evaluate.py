@@ -58,6 +58,7 @@ def main(argv=None):
     evaluator = reconstruction.GraphEvaluator(policy, builder.tf_renderer(cfg, env),
                                               env.action_rules, env.episode_length,
                                               min(64, args.images))
+    env.close()
   else:
     evaluator = reconstruction.Evaluator(make_env, policy, min(32, args.images))
   report = {"checkpoint": latest, "split": args.split, "greedy": not args.sample,

@@ -2,8 +2,10 @@
 from typing import Dict, List, Optional
 
 import numpy as np
+import tensorflow as tf
 
 from spiral_tf.agents import acting
+from spiral_tf.agents import graph_episode
 from spiral_tf.envs import libmypaint_env
 from spiral_tf.envs import program_env
 from spiral_tf.losses import rewards
@@ -30,6 +32,14 @@ def blank_canvas(make_env) -> np.ndarray:
   canvas = env.reset().observation["canvas"].copy()
   env.close()
   return canvas
+
+
+def _with_l2(out: Dict[str, object], targets: Optional[np.ndarray]) -> Dict[str, object]:
+  """Adds the per-image and mean l2 of ``out["canvases"]`` to the targets, if there are any."""
+  if targets is not None:
+    per_image = l2_per_image(out["canvases"], targets)
+    out.update(l2_per_image=per_image, l2=float(per_image.mean()))
+  return out
 
 
 class Evaluator:
@@ -71,10 +81,7 @@ class Evaluator:
         programs.append([{k: int(v[i, t]) for k, v in output.actions.items()}
                          for t in range(self.episode_length)])
     out = {"canvases": np.stack(canvases), "programs": programs}
-    if targets is not None:
-      per_image = l2_per_image(out["canvases"], targets)
-      out.update(l2_per_image=per_image, l2=float(per_image.mean()))
-    return out
+    return _with_l2(out, targets)
 
 
 class GraphEvaluator:
@@ -86,18 +93,13 @@ class GraphEvaluator:
   """
 
   def __init__(self, policy, renderer, rules, episode_length: int, batch_size: int):
-    from spiral_tf.agents import graph_episode  # pylint: disable=g-import-not-at-top
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     self.episode = graph_episode.GraphEpisode(policy, renderer, rules, episode_length)
     self.policy, self.rules, self.batch_size = policy, rules, int(batch_size)
     self.episode_length = int(episode_length)
-    self._tf = tf
     self._play = {}
 
   def _player(self, greedy: bool):
     if greedy not in self._play:
-      tf = self._tf
-
       def play(targets, noise, seed):
         out = self.episode.play(tf.shape(targets if targets is not None else noise)[0],
                                 targets=targets, noise=noise, seed=seed, greedy=greedy)
@@ -109,7 +111,6 @@ class GraphEvaluator:
   def run(self, targets: Optional[np.ndarray] = None, num_samples: int = 0,
           greedy: bool = True) -> Dict[str, object]:
     """As ``Evaluator.run``."""
-    tf = self._tf
     n = len(targets) if targets is not None else num_samples
     canvases, programs = [], []
     noise_rng = np.random.default_rng(1)
@@ -128,10 +129,7 @@ class GraphEvaluator:
       programs += [[{c: int(actions[c][i, t]) for c in self.rules.components}
                     for t in range(self.episode_length)] for i in range(stop - start)]
     out = {"canvases": np.concatenate(canvases), "programs": programs}
-    if targets is not None:
-      per_image = l2_per_image(out["canvases"], targets)
-      out.update(l2_per_image=per_image, l2=float(per_image.mean()))
-    return out
+    return _with_l2(out, targets)
 
 
 def random_policy_l2(make_env, targets: np.ndarray, seed: int = 0) -> float:
