@@ -221,6 +221,40 @@ def test_smoke_score_samples_scores_an_untrained_conditional_run(tmp_path, tiny_
   assert all(0 <= r["label_kept"] <= 1 and sum(r["histogram"]) == 8
              for r in report["rows"].values())
   assert report["canvas_size"] == 16 and os.path.isfile(tmp_path / "sheet.png")
+  assert not any("critic_score" in r for r in report["rows"].values())  # none was saved
+
+
+def test_score_samples_reports_the_runs_own_critic_scores_of_every_set(tmp_path, tiny_mnist,
+                                                                       capsys):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from spiral_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from spiral_tf import files  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  cfg = config_lib.load(str(tiny_config(tmp_path, tiny_mnist, False)), profile=None)
+  run = tmp_path / "run"
+  files.write_json(str(run / "config.json"), builder.config_dict(cfg))
+  env = builder.make_env(cfg)
+  policy, critic, slow = (builder.make_policy(cfg, env), builder.make_critic(cfg, env),
+                          builder.make_critic(cfg, env))
+  blank = tf.ones([1, 16, 16, 1])
+  critic(blank), slow(blank)  # build both, then make them disagree by a known shift
+  slow.set_weights([w + 0.0 for w in critic.get_weights()])
+  score_bias, = [v for v in slow.variables if "score" in v.name and "bias" in v.name]
+  score_bias.assign_add(tf.fill(score_bias.shape, 2.5))
+  tf.train.Checkpoint(policy=policy, critic=critic, reward_critic=slow,
+                      learner_step=tf.Variable(0, dtype=tf.int64)).save(
+                          str(run / "checkpoints" / "ckpt"))
+  assert score_samples.main(["--run-dir", str(run), "--samples", "8", "--sampling", "greedy",
+                             "--cache-dir", str(tmp_path / "cache")]) == 0
+  out = capsys.readouterr().out
+  report = json.loads(out.strip().splitlines()[-1])
+  assert "reward critic (mean score; higher = more real)" in out
+  real = score_samples.labelled_digits(cfg, tiny_mnist, "test")[0][:8]
+  expected = float(np.mean(critic(tf.constant(real)).numpy()))
+  for name, row in report["rows"].items():
+    assert np.isfinite(row["critic_score"]), name
+    assert row["reward_critic_score"] == pytest.approx(row["critic_score"] + 2.5, abs=1e-4)
+  assert report["rows"]["real digits"]["critic_score"] == pytest.approx(expected, abs=1e-4)
 
 
 def test_smoke_bench_critic_signal_reports_spearman_and_sign_agreement(tmp_path, tiny_mnist,

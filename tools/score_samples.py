@@ -20,8 +20,11 @@ held-out real digits (the second half of the test split), and for
 conditional runs the label-kept rate (the reconstruction gets its target's
 label). Each is printed beside the same numbers for random-policy canvases
 (the environment's random programs) and for real digits (the first half of
-the test split, as many as the samples: the floor of every number). The last
-line is a JSON object.
+the test split, as many as the samples: the floor of every number). For a run with
+the critic reward, each set also gets the run's own critic's mean score
+(and its slow reward copy's, if it had one): whether the critic still calls
+the agent's canvases fake, e.g. below random strokes after a mode collapse.
+The last line is a JSON object.
 """
 import argparse
 import json
@@ -58,6 +61,18 @@ def format_row(name: str, row: dict) -> str:
   return (f"{name:18s} {row['images']:6d} {row['mean_top_probability']:8.3f} "
           f"{row['classes']:7d} {row['entropy_bits']:8.2f} {row['frechet']:9.2f} {kept} "
           f"{strokes}  {' '.join(str(c) for c in row['histogram'])}")
+
+
+def mean_score(score, canvases, targets=None, batch: int = 64) -> float:
+  """The mean of a critic's scores of ``canvases`` (beside ``targets`` for conditional runs)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  values = []
+  for start in range(0, len(canvases), batch):
+    chunk = tf.constant(np.asarray(canvases[start:start + batch], np.float32))
+    pair = None if targets is None else tf.constant(
+        np.asarray(targets[start:start + batch], np.float32))
+    values.append(score(chunk, pair).numpy())
+  return float(np.mean(np.concatenate(values)))
 
 
 def main(argv=None):
@@ -125,11 +140,18 @@ def main(argv=None):
         num_samples=n, greedy=greedy)
     rows[name] = row(out["canvases"], out["programs"])
     sheets.append(out["canvases"])
-  rows["random policy"] = row(scripted_programs.random_canvases(agent.make_env, n, args.seed,
-                                                                targets))
+  random_canvases = scripted_programs.random_canvases(agent.make_env, n, args.seed, targets)
+  rows["random policy"] = row(random_canvases)
   real_row = sample_scores.score_row(*classifier.predict(real), reference,
                                      real_labels if conditional else None)
   rows["real digits"] = real_row
+  canvases_of = dict(zip([name for name, _ in SAMPLING[args.sampling]], sheets),
+                     **{"random policy": random_canvases, "real digits": real})
+  critics = builder.trained_critic_scores(agent)
+  for critic_name, score in critics.items():  # how the run's own critic ranks each set
+    key = critic_name.replace(" ", "_") + "_score"
+    for name, canvases in canvases_of.items():
+      rows[name][key] = mean_score(score, canvases, targets)
 
   kind = ("reconstructions of the first held-out test digits" if conditional
           else "unconditional samples, each from fresh noise")
@@ -141,6 +163,10 @@ def main(argv=None):
         f"{'frechet':>9s} {'label-kept':>10s} {'strokes':>8s}  histogram 0..9")
   for name, r in rows.items():
     print(format_row(name, r))
+  for critic_name in critics:
+    key = critic_name.replace(" ", "_") + "_score"
+    print(f"{critic_name} (mean score; higher = more real): " + ", ".join(
+        f"{name} {r[key]:.3f}" for name, r in rows.items()))
   random_fd = rows["random policy"]["frechet"]
   vs_random = {name: rows[name]["frechet"] / random_fd for name, _ in SAMPLING[args.sampling]}
   for name, ratio in vs_random.items():

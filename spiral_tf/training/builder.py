@@ -217,6 +217,24 @@ def load_trained_policy(run_dir: str) -> TrainedAgent:
   return TrainedAgent(cfg, policy, env_factory(cfg), path, int(step.numpy()))
 
 
+def trained_critic_scores(agent: TrainedAgent) -> dict:
+  """{'critic': score, 'reward critic': score} from the agent's own checkpoint.
+
+  Each score is ``(canvases, targets=None) -> [N]`` (the critic reward's
+  scoring function); 'reward critic' is the slow copy the policy was rewarded
+  by, present when the run used ``train.critic_reward_polyak``. Empty when the
+  checkpoint holds no critic (an l2 run, or a policy saved alone).
+  """
+  saved = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(agent.checkpoint)}
+  env = make_env(agent.config)
+  critics = {key: make_critic(agent.config, env) for key in ("critic", "reward_critic")
+             if key in saved}
+  if not critics:
+    return {}
+  tf.train.Checkpoint(**critics).restore(agent.checkpoint).expect_partial()
+  return {key.replace("_", " "): score_fn(agent.config, critic) for key, critic in critics.items()}
+
+
 def tf_renderer(cfg: config_lib.Config, env=None):
   """The TF renderer of a painting config's environment, or None for other domains."""
   from spiral_tf.envs import tf_renderer as tf_renderer_lib  # pylint: disable=g-import-not-at-top
