@@ -81,6 +81,22 @@ def test_class_histogram_and_score_row_count_predicted_classes():
   assert row["frechet"] == pytest.approx(0.0, abs=1e-8)
 
 
+def test_distinct_fraction_and_pixel_spread_see_a_collapse():
+  rng = np.random.default_rng(0)
+  varied = rng.uniform(size=(16, 4, 4, 1))
+  same = np.repeat(varied[:1], 16, axis=0)
+  assert sample_scores.distinct_fraction(varied) == 1.0
+  assert sample_scores.distinct_fraction(same) == 1 / 16
+  levels = np.round(same * 255) / 255  # differences well under one 8-bit level are the same
+  assert sample_scores.distinct_fraction(levels + rng.uniform(-1e-3, 1e-3, same.shape)) == 1 / 16
+  assert sample_scores.pixel_spread(same) == pytest.approx(0.0, abs=1e-12)
+  reference = np.mean([np.sqrt(np.mean((varied[:, i, j, 0] - varied[:, i, j, 0].mean()) ** 2))
+                       for i in range(4) for j in range(4)])
+  assert sample_scores.pixel_spread(varied) == pytest.approx(reference)
+  with pytest.raises(ValueError, match="no canvases"):
+    sample_scores.distinct_fraction(np.zeros((0, 4, 4, 1)))
+
+
 def test_label_kept_rate_is_the_share_of_matching_labels_and_refuses_a_length_mismatch():
   assert sample_scores.label_kept_rate([3, 1, 4, 1, 5], [3, 1, 4, 0, 0]) == 0.6
   with pytest.raises(ValueError, match="one label per prediction"):
@@ -266,3 +282,26 @@ def test_smoke_bench_critic_signal_reports_spearman_and_sign_agreement(tmp_path,
   report = last_json(capsys)
   assert -1 <= report["spearman"] <= 1 and 0 <= report["sign_agreement"] <= 1
   assert report["critic_fakes"] == "all" and report["replayed_fakes"] == 8 * 3
+
+
+def test_unconditional_evaluation_records_how_varied_greedy_and_sampled_samples_are(tmp_path,
+                                                                                     tiny_mnist):
+  from spiral_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import reporting  # pylint: disable=g-import-not-at-top
+  cfg = config_lib.load(str(tiny_config(tmp_path, tiny_mnist, False)), profile=None)
+  policy = builder.make_policy(cfg, builder.make_env(cfg))
+  lines = []
+  reporter = reporting.Reporter(str(tmp_path / "run"), "tiny", builder.env_factory(cfg), policy,
+                                eval_targets=None, num_samples=16, config={}, log=lines.append)
+  point = reporter.evaluate(step=0, frames=0, minutes=0.0)
+  for prefix in ("", "sampling_"):
+    assert point[f"{prefix}distinct_samples"] in {k / 16 for k in range(1, 17)}
+    assert point[f"{prefix}sample_spread"] >= 0.0
+    assert 0.0 <= point[f"{prefix}strokes_per_image"] <= 2.0
+  # An untrained sampling policy draws different strokes for nearly every sample.
+  assert point["sampling_distinct_samples"] >= 0.75 and point["sampling_sample_spread"] > 0.01
+  with open(tmp_path / "run" / "metrics.json") as f:
+    assert json.load(f)["history"][-1]["sampling_distinct_samples"] == (
+        point["sampling_distinct_samples"])
+  assert "distinct" in lines[-1] and "| sampling" in lines[-1]

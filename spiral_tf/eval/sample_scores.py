@@ -55,6 +55,21 @@ def histogram_entropy(counts: np.ndarray) -> float:
   return float(-np.sum(p * np.log2(p)) + 0.0)  # + 0.0: one class gives 0.0, not -0.0
 
 
+def distinct_fraction(canvases: np.ndarray) -> float:
+  """Share of distinct canvases [N, ...] after rounding to 8 bits (1/N: all the same)."""
+  canvases = np.asarray(canvases, np.float64)
+  if len(canvases) == 0:
+    raise ValueError("no canvases")
+  quantized = np.round(np.clip(canvases, 0.0, 1.0) * 255.0).astype(np.uint8)
+  return len({c.tobytes() for c in quantized}) / len(canvases)
+
+
+def pixel_spread(canvases: np.ndarray) -> float:
+  """Mean over pixels of the standard deviation across canvases [N, ...] (0: all the same)."""
+  canvases = np.asarray(canvases, np.float64)
+  return float(np.mean(np.std(canvases, axis=0)))
+
+
 def label_kept_rate(predicted: np.ndarray, labels: np.ndarray) -> float:
   """Share of reconstructions [N] given the same label as their target [N]."""
   predicted, labels = np.asarray(predicted), np.asarray(labels)

@@ -15,6 +15,7 @@ import tensorflow as tf
 from spiral_tf import files
 from spiral_tf.eval import plots
 from spiral_tf.eval import reconstruction
+from spiral_tf.eval import sample_scores
 
 
 class Reporter:
@@ -87,13 +88,20 @@ class Reporter:
     if out.get("l2") is not None and self.levels.get("blank canvas"):
       point["eval_l2_vs_blank"] = out["l2"] / self.levels["blank canvas"]
     point["strokes_per_image"] = float(np.mean(self.rules.strokes_per_program(out["programs"])))
+    if self.eval_targets is None:  # unconditional: does the noise (or sampling) vary the samples?
+      sampled = self.evaluator.run(num_samples=self.num_samples, greedy=False)
+      point.update(self._diversity("", out), **self._diversity("sampling_", sampled))
     self.history.append(point)
     with self.writer.as_default(step=frames):
       if out.get("l2") is not None:
         tf.summary.scalar("eval/l2_to_target", out["l2"])
         tf.summary.scalar("eval/l2_vs_blank", point["eval_l2_vs_blank"])
         tf.summary.image("eval/targets", self.eval_targets[:8], max_outputs=8)
-      tf.summary.scalar("eval/strokes_per_image", point["strokes_per_image"])
+      for key in ("strokes_per_image", "distinct_samples", "sample_spread",
+                  "sampling_strokes_per_image", "sampling_distinct_samples",
+                  "sampling_sample_spread"):
+        if key in point:
+          tf.summary.scalar(f"eval/{key}", point[key])
       tf.summary.image("eval/renders", out["canvases"][:8], max_outputs=8)
     self.writer.flush()
     if point.get("eval_l2") is not None:
@@ -101,7 +109,11 @@ class Reporter:
                f"{point.get('eval_l2_vs_blank', float('nan')):.3f}x blank "
                f"| {point['strokes_per_image']:.1f} strokes per image")
     else:
-      self.log(f"  eval: {point['strokes_per_image']:.1f} strokes per sample")
+      self.log(f"  eval: greedy {point['strokes_per_image']:.1f} strokes per sample, "
+               f"{point['distinct_samples']:.0%} distinct, spread {point['sample_spread']:.3f} "
+               f"| sampling {point['sampling_strokes_per_image']:.1f} strokes, "
+               f"{point['sampling_distinct_samples']:.0%} distinct, "
+               f"spread {point['sampling_sample_spread']:.3f}")
     self._write_outputs(out)
     return point
 
@@ -119,6 +131,13 @@ class Reporter:
     fig = plots.learning_curves(self.history, self.levels, title=self.name)
     files.write_figure(os.path.join(self.run_dir, "curves.png"), fig)
     files.write_json(os.path.join(self.run_dir, "programs.json"), out["programs"][:64])
+
+  def _diversity(self, prefix: str, out: Dict[str, object]) -> Dict[str, float]:
+    """Strokes, share of distinct samples and pixel spread of unconditional samples."""
+    strokes = float(np.mean(self.rules.strokes_per_program(out["programs"])))
+    return {f"{prefix}strokes_per_image": strokes,
+            f"{prefix}distinct_samples": sample_scores.distinct_fraction(out["canvases"]),
+            f"{prefix}sample_spread": sample_scores.pixel_spread(out["canvases"])}
 
   def summaries(self, frames: int, terms: Dict[str, float]):
     """The learners' terms as TensorBoard scalars."""
