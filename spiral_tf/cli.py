@@ -20,6 +20,7 @@ named one (``set_log_file``).
 import argparse
 import datetime
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -134,6 +135,23 @@ def _append_to_log(text: str):
       f.write(f"--- {datetime.datetime.now().isoformat(timespec='seconds')} ---\n{text}")
   except OSError:
     pass  # the run folder itself may be what is wrong
+
+
+def _raise_interrupt(signum, frame):
+  del frame
+  raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_cleanly_on_signals():
+  """Ctrl-C, ``kill -INT`` and ``kill -TERM`` (what schedulers send) raise KeyboardInterrupt.
+
+  A job started in the background by a non-interactive shell (``nohup ... &``)
+  inherits SIGINT as ignored and SIGTERM kills Python without running any
+  cleanup; after this call both reach the tool as an interruption it can end
+  cleanly (training saves a checkpoint first). Main thread only.
+  """
+  signal.signal(signal.SIGINT, signal.default_int_handler)
+  signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def run(main: Callable[[Optional[Sequence[str]]], Optional[int]],

@@ -197,6 +197,40 @@ def test_critic_reward_and_mirrored_strategy_over_two_cpus_train_from_the_comman
   assert metrics["config"]["train"]["strategy"] == "cpu:2"
 
 
+def _train_until_signalled(cmd, run_dir, signum):
+  """Starts tools/train.py as ``nohup ... &`` would (SIGINT ignored), signals it once it trains."""
+  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd=REPO, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+  lines = []
+  for line in proc.stdout:  # the first progress line comes after 10 s of updates
+    lines.append(line)
+    if line.startswith("["):
+      break
+  proc.send_signal(signum)
+  out, err = proc.communicate(timeout=120)
+  return proc.returncode, "".join(lines) + out, err
+
+
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_the_same_command_resumes(tmp_path):
+  config_path = tmp_path / "tiny.json"
+  config_path.write_text(json.dumps(TINY))
+  run_dir = tmp_path / "run"
+  cmd = [sys.executable, os.path.join(REPO, "tools", "train.py"), "--config", str(config_path),
+         "--profile", "", "--run-dir", str(run_dir), "--set", "train.max_minutes=5"]
+  code, out, err = _train_until_signalled(cmd, run_dir, signal.SIGINT)
+  assert code == 130, err[-2000:]
+  assert "interrupted" in err
+  saved = [line for line in out.splitlines() if line.startswith("interrupted: checkpoint saved")]
+  assert saved, out[-2000:]
+  update = int(saved[0].split("learner update ")[1].split(",")[0])
+  assert update > 0 and os.path.isfile(run_dir / "checkpoints" / f"ckpt-{update}.index")
+  code, out, err = _train_until_signalled(cmd, run_dir, signal.SIGTERM)
+  assert code == 130, err[-2000:]
+  assert f"resumed from {run_dir / 'checkpoints' / f'ckpt-{update}'} at learner update {update}" in out
+  later = [line for line in out.splitlines() if line.startswith("interrupted: checkpoint saved")]
+  assert later and int(later[0].split("learner update ")[1].split(",")[0]) > update
+
+
 def test_unknown_config_key_is_named_with_a_suggestion(tmp_path):
   with pytest.raises(config_lib.ConfigError, match=r"train\.'batch_sise'.*batch_size"):
     config_lib.apply(config_lib.Config(), {"train": {"batch_sise": 3}})

@@ -58,4 +58,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+  cli.stop_cleanly_on_signals()
   cli.run(main)

@@ -165,6 +165,12 @@ class Trainer:
           self.save()
       if self.pool.fatal is not None:
         raise self.pool.fatal
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (cli.stop_cleanly_on_signals): keep the work
+      self.save()
+      self.log(f"interrupted: checkpoint saved at learner update "
+               f"{int(self.learner_step.numpy())}, {int(self.frames.numpy())} agent steps; "
+               "run the same command again to resume")
+      raise
     finally:
       self.pool.close()
     self.reporter.extra["actor_restarts"] = self.pool.restarts
