@@ -63,18 +63,6 @@ def format_row(name: str, row: dict) -> str:
           f"{strokes}  {' '.join(str(c) for c in row['histogram'])}")
 
 
-def mean_score(score, canvases, targets=None, batch: int = 64) -> float:
-  """The mean of a critic's scores of ``canvases`` (beside ``targets`` for conditional runs)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  values = []
-  for start in range(0, len(canvases), batch):
-    chunk = tf.constant(np.asarray(canvases[start:start + batch], np.float32))
-    pair = None if targets is None else tf.constant(
-        np.asarray(targets[start:start + batch], np.float32))
-    values.append(score(chunk, pair).numpy())
-  return float(np.mean(np.concatenate(values)))
-
-
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   cli.add_debug_flag(parser)
@@ -91,6 +79,7 @@ def main(argv=None):
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args(argv)
   from spiral_tf import files  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import critic_signal  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import mnist_classifier  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
@@ -147,11 +136,13 @@ def main(argv=None):
   rows["real digits"] = real_row
   canvases_of = dict(zip([name for name, _ in SAMPLING[args.sampling]], sheets),
                      **{"random policy": random_canvases, "real digits": real})
-  critics = builder.trained_critic_scores(agent)
-  for critic_name, score in critics.items():  # how the run's own critic ranks each set
-    key = critic_name.replace(" ", "_") + "_score"
+  critics = {critic_name.replace(" ", "_") + "_score": (critic_name, score)
+             for critic_name, score in builder.trained_critic_scores(agent).items()}
+  for key, (_, score) in critics.items():  # how the run's own critic ranks each set
     for name, canvases in canvases_of.items():
-      rows[name][key] = mean_score(score, canvases, targets)
+      rows[name][key] = float(np.mean(critic_signal.scores_of(
+          score, np.asarray(canvases, np.float32),
+          None if targets is None else np.asarray(targets, np.float32))))
 
   kind = ("reconstructions of the first held-out test digits" if conditional
           else "unconditional samples, each from fresh noise")
@@ -163,8 +154,7 @@ def main(argv=None):
         f"{'frechet':>9s} {'label-kept':>10s} {'strokes':>8s}  histogram 0..9")
   for name, r in rows.items():
     print(format_row(name, r))
-  for critic_name in critics:
-    key = critic_name.replace(" ", "_") + "_score"
+  for key, (critic_name, _) in critics.items():
     print(f"{critic_name} (mean score; higher = more real): " + ", ".join(
         f"{name} {r[key]:.3f}" for name, r in rows.items()))
   random_fd = rows["random policy"]["frechet"]

@@ -87,10 +87,11 @@ class Reporter:
     point = dict(step=step, frames=frames, minutes=minutes, eval_l2=out.get("l2"))
     if out.get("l2") is not None and self.levels.get("blank canvas"):
       point["eval_l2_vs_blank"] = out["l2"] / self.levels["blank canvas"]
-    point["strokes_per_image"] = float(np.mean(self.rules.strokes_per_program(out["programs"])))
-    if self.eval_targets is None:  # unconditional: does the noise (or sampling) vary the samples?
+    unconditional = self.eval_targets is None
+    point.update(self._sample_stats("", out, diversity=unconditional))
+    if unconditional:  # does the noise (or sampling) vary the samples?
       sampled = self.evaluator.run(num_samples=self.num_samples, greedy=False)
-      point.update(self._diversity("", out), **self._diversity("sampling_", sampled))
+      point.update(self._sample_stats("sampling_", sampled, diversity=True))
     self.history.append(point)
     with self.writer.as_default(step=frames):
       if out.get("l2") is not None:
@@ -132,12 +133,15 @@ class Reporter:
     files.write_figure(os.path.join(self.run_dir, "curves.png"), fig)
     files.write_json(os.path.join(self.run_dir, "programs.json"), out["programs"][:64])
 
-  def _diversity(self, prefix: str, out: Dict[str, object]) -> Dict[str, float]:
-    """Strokes, share of distinct samples and pixel spread of unconditional samples."""
-    strokes = float(np.mean(self.rules.strokes_per_program(out["programs"])))
-    return {f"{prefix}strokes_per_image": strokes,
-            f"{prefix}distinct_samples": sample_scores.distinct_fraction(out["canvases"]),
-            f"{prefix}sample_spread": sample_scores.pixel_spread(out["canvases"])}
+  def _sample_stats(self, prefix: str, out: Dict[str, object],
+                    diversity: bool) -> Dict[str, float]:
+    """Strokes per image; with ``diversity``, the share of distinct samples and the pixel spread."""
+    stats = {f"{prefix}strokes_per_image":
+             float(np.mean(self.rules.strokes_per_program(out["programs"])))}
+    if diversity:
+      stats[f"{prefix}distinct_samples"] = sample_scores.distinct_fraction(out["canvases"])
+      stats[f"{prefix}sample_spread"] = sample_scores.pixel_spread(out["canvases"])
+    return stats
 
   def summaries(self, frames: int, terms: Dict[str, float]):
     """The learners' terms as TensorBoard scalars."""
