@@ -116,6 +116,8 @@ class PolicyConfig(_KeywordSection):
   decoder_channels: int = option(32, at_least(1))
   decoder_residual_blocks: int = option(8, at_least(0))
   blind: bool = False
+  # Where the unconditional agent's noise enters: 'torso' (the paper), 'core', 'heads'.
+  noise_inputs: Tuple[str, ...] = option(("torso",), each(one_of("torso", "core", "heads")))
 
 
 @dataclasses.dataclass(eq=True)

@@ -8,6 +8,7 @@ import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 from tf_agents.specs import array_spec
 
+from spiral_tf import config as config_lib
 from spiral_tf.agents import critic as critic_lib
 from spiral_tf.agents import export as export_lib
 from spiral_tf.agents import policy as policy_lib
@@ -122,8 +123,9 @@ def test_heads_run_in_spec_order_and_condition_on_earlier_components(spatial_hea
       assert np.abs(log_probs[later] - base[later]).max() > 1e-7, (forced, later)
 
 
-def test_unroll_log_probs_equal_those_of_step_when_sampling_the_same_actions():
-  policy = tiny_policy()
+@pytest.mark.parametrize("noise_inputs", [("torso",), ("torso", "core", "heads")])
+def test_unroll_log_probs_equal_those_of_step_when_sampling_the_same_actions(noise_inputs):
+  policy = tiny_policy(noise_inputs=noise_inputs)
   rng = np.random.default_rng(3)
   batch, steps = 3, [0, 1, 2, 0]  # the episode restarts at t = 3: the LSTM must reset
   noise = policy.sample_noise(batch, seed=[4, 5])
@@ -201,6 +203,32 @@ def test_conditional_policy_depends_on_the_target():
   blind = tiny_policy(conditional=True, blind=True)  # blind still sees the target
   assert not np.allclose(greedy_outputs(blind, obs, None)[0].baseline,
                          greedy_outputs(blind, other, None)[0].baseline)
+
+
+@pytest.mark.parametrize("place", ["torso", "core", "heads"])
+def test_noise_reaches_the_action_logits_through_each_input_place_alone(place):
+  policy = tiny_policy(noise_inputs=(place,))
+  layers = {"torso": policy._noise_mlp, "core": policy._noise_core_mlp,
+            "heads": policy._noise_heads}
+  assert [p for p, layer in layers.items() if layer is not None] == [place]
+  obs = random_observation(policy, np.random.default_rng(8), batch=4)
+  actions = {c: np.zeros((1, 4), np.int32) for c in policy.components}
+  batched = {k: v[None] for k, v in obs.items()}
+  log_probs = [policy.unroll(batched, actions, policy.initial_state(4),
+                             policy.sample_noise(4, seed=[s, 1])).log_probs
+               for s in (1, 2)]
+  for comp in policy.components:  # every head, even the first, sees the noise
+    assert not np.allclose(log_probs[0][comp], log_probs[1][comp]), comp
+
+
+def test_noise_inputs_are_checked_by_the_network_and_the_config():
+  with pytest.raises(ValueError, match="noise_inputs must be a non-empty subset"):
+    tiny_policy(noise_inputs=("core", "lstm"))
+  with pytest.raises(ValueError, match="noise_inputs must be a non-empty subset"):
+    tiny_policy(noise_inputs=())
+  with pytest.raises(config_lib.ConfigError, match="policy.noise_inputs"):
+    config_lib.from_dict({"policy": {"noise_inputs": ["torso", "lstm"]}})
+  assert tiny_policy(conditional=True, noise_inputs=("heads",)).noise_dim == 0
 
 
 def test_unconditional_policy_without_noise_raises():
@@ -313,8 +341,9 @@ def test_exported_step_is_greedy_with_zero_gumbel_noise_and_samples_with_it(tmp_
     assert (sampled[f"action_{c}"].numpy() == 1).all()
 
 
-def test_every_policy_variable_gets_a_gradient_from_an_unrolled_loss():
-  policy = tiny_policy()
+@pytest.mark.parametrize("noise_inputs", [("torso",), ("torso", "core", "heads")])
+def test_every_policy_variable_gets_a_gradient_from_an_unrolled_loss(noise_inputs):
+  policy = tiny_policy(noise_inputs=noise_inputs)
   obs = {k: v[None] for k, v in random_observation(policy, np.random.default_rng(13), 4).items()}
   actions = {c: np.zeros((1, 4), np.int32) for c in policy.components}
   with tf.GradientTape() as tape:

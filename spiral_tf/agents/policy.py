@@ -19,6 +19,10 @@ Interface used by the actors and learners (documented here once):
     forward pass); its log-probs equal those ``step`` gave when sampling them.
 The LSTM state is reset to zeros wherever an observation's ``step`` is 0
 (episode start), or where an explicit ``reset`` flag says so.
+
+``noise_inputs`` can also feed the noise to the LSTM core and to the heads
+(the paper feeds it to the torso only): RESULTS.md session 5 saw the greedy
+policy of a torso-only agent ignore its noise.
 """
 import collections
 import math
@@ -31,6 +35,8 @@ import tf_keras as keras
 
 from spiral_tf.agents import heads as heads_lib
 from spiral_tf.agents import layers as layers_lib
+
+NOISE_INPUTS = ("torso", "core", "heads")
 
 class PolicyOutput(collections.namedtuple(
     "PolicyOutput", ["actions", "log_probs", "entropies", "baseline"])):
@@ -66,6 +72,7 @@ class PolicyNetwork(keras.Model):
                decoder_residual_blocks: int = 8,
                spatial_components: Sequence[str] = (),
                blind: bool = False,
+               noise_inputs: Sequence[str] = ("torso",),
                name: str = "policy"):
     """Builds the network (variables included) from the environment's specs.
 
@@ -92,6 +99,12 @@ class PolicyNetwork(keras.Model):
         those present in ``action_spec`` must have a square number of values.
       blind: the policy does not see intermediate canvases (the canvas input
         is zeroed; a target is still seen).
+      noise_inputs: where the unconditional agent's noise enters, any of
+        'torso' (the paper: the noise MLP's output is added to the first
+        conv layer's features), 'core' (an embedding of the noise is also
+        an input of the LSTM at every step) and 'heads' (an embedding of the
+        noise is added to the core output the action heads read). Ignored
+        by a conditional agent.
       name: Keras name.
     """
     super().__init__(name=name)
@@ -120,6 +133,11 @@ class PolicyNetwork(keras.Model):
     self.canvas_shape = canvas_shape
     self.conditional = "target" in observation_spec
     self.noise_dim = 0 if self.conditional else int(noise_dim)
+    self.noise_inputs = tuple(noise_inputs)
+    unknown = sorted(set(self.noise_inputs) - set(NOISE_INPUTS))
+    if unknown or not self.noise_inputs:
+      raise ValueError(f"noise_inputs must be a non-empty subset of {NOISE_INPUTS}, "
+                       f"got {tuple(noise_inputs)}")
     self.core_size = int(core_size)
     self.blind = bool(blind)
 
@@ -128,7 +146,13 @@ class PolicyNetwork(keras.Model):
                          for comp in self.components}
     cond_sizes = tuple(conditioning_hidden) + (conv_channels,)
     self._conditioning_mlp = layers_lib.mlp(cond_sizes, "conditioning_mlp")
-    self._noise_mlp = layers_lib.mlp(cond_sizes, "noise_mlp") if self.noise_dim else None
+    noise_places = set(self.noise_inputs) if self.noise_dim else set()
+    self._noise_mlp = layers_lib.mlp(cond_sizes, "noise_mlp") if "torso" in noise_places else None
+    # The core and the heads read their own embedding of the noise.
+    self._noise_core_mlp = (layers_lib.mlp(cond_sizes, "noise_core_mlp")
+                            if "core" in noise_places else None)
+    self._noise_heads = (keras.layers.Dense(core_size, name="noise_heads")
+                         if "heads" in noise_places else None)
     self._encoder = layers_lib.ConvEncoder(
         conv_channels, residual_channels, num_residual_blocks,
         layers_lib.num_halvings(canvas_shape[0], encoder_output_size, "canvas size"),
@@ -193,15 +217,30 @@ class PolicyNetwork(keras.Model):
     inputs.append(layers_lib.coordinate_channels(tf.shape(canvas)[0], size, size))
     h = self._input_conv(tf.concat(inputs, axis=-1))  # [B, S, S, conv_channels]
     cond = self._conditioning(observation["prev_action"], observation["action_mask"])
-    if self.noise_dim:
-      if noise is None:
-        raise ValueError(f"the unconditional policy needs noise [B, {self.noise_dim}] "
-                         "(one sample per episode); see sample_noise()")
-      cond += self._noise_mlp(tf.cast(noise, tf.float32))
+    if self._noise_mlp is not None:
+      cond += self._noise_mlp(noise)
     h = tf.nn.relu(h + cond[:, None, None, :])
     h = self._encoder(h)  # [B, 8, 8, conv_channels], ends with a ReLU
     flat_size = h.shape[1] * h.shape[2] * h.shape[3]
-    return self._torso_linear(tf.reshape(h, [-1, flat_size]))
+    features = self._torso_linear(tf.reshape(h, [-1, flat_size]))
+    if self._noise_core_mlp is not None:
+      features = tf.concat([features, self._noise_core_mlp(noise)], axis=-1)
+    return features
+
+  def _checked_noise(self, noise):
+    """The noise as float32 [B, noise_dim], or None for a conditional agent."""
+    if not self.noise_dim:
+      return None
+    if noise is None:
+      raise ValueError(f"the unconditional policy needs noise [B, {self.noise_dim}] "
+                       "(one sample per episode); see sample_noise()")
+    return tf.cast(noise, tf.float32)
+
+  def _head_input(self, core_output, noise):
+    """What the action heads read: the core output, plus the noise's embedding if asked."""
+    if self._noise_heads is None:
+      return core_output
+    return core_output + self._noise_heads(noise)
 
   # --- core ------------------------------------------------------------------
   def _core_step(self, inputs, state, reset):
@@ -253,9 +292,11 @@ class PolicyNetwork(keras.Model):
   def act(self, observation: Mapping[str, tf.Tensor], state, noise=None, greedy: bool = False,
           seed=None, reset=None, gumbel=None):
     """``step`` before its log-probs: (actions {c: [B]}, logits {c: [B, n]}, core output, state)."""
-    features = self._torso(observation, noise)  # [B, torso_size]
+    noise = self._checked_noise(noise)
+    features = self._torso(observation, noise)  # [B, torso_size (+ noise embedding)]
     core_output, state = self._core_step(features, state, self._reset_flags(observation, reset))
-    actions, logits = self._heads(core_output, greedy=greedy, seed=seed, gumbel=gumbel)
+    actions, logits = self._heads(self._head_input(core_output, noise), greedy=greedy, seed=seed,
+                                  gumbel=gumbel)
     return actions, logits, core_output, state
 
   def unroll(self, observations: Mapping[str, tf.Tensor], actions: Mapping[str, tf.Tensor],
@@ -288,8 +329,9 @@ class PolicyNetwork(keras.Model):
       if noise.shape.rank == 2:  # the same sample at every step of the episode
         noise = tf.broadcast_to(noise[None], [time_batch[0], time_batch[1], self.noise_dim])
       noise = merge(noise)
+    noise = self._checked_noise(noise)
     # The torso has no recurrence: run it once on all T * B frames.
-    features = self._torso(flat_obs, noise)  # [T * B, torso_size]
+    features = self._torso(flat_obs, noise)  # [T * B, torso_size (+ noise embedding)]
     features = tf.reshape(features, tf.concat([time_batch, [-1]], 0))  # [T, B, torso_size]
     reset = self._reset_flags(observations, reset)
     if reset is None:
@@ -301,7 +343,7 @@ class PolicyNetwork(keras.Model):
     hs, cs = tf.scan(core_fn, (features, reset), initializer=tuple(initial_state))  # [T, B, H]
     core_output = tf.reshape(hs, [-1, self.core_size])  # LSTM output == h
     flat_actions = {comp: tf.reshape(tf.cast(actions[comp], tf.int32), [-1]) for comp in self.components}
-    _, logits = self._heads(core_output, actions=flat_actions)
+    _, logits = self._heads(self._head_input(core_output, noise), actions=flat_actions)
     flat = self._outputs(flat_actions, logits, core_output)
     output = tf.nest.map_structure(lambda x: tf.reshape(x, time_batch), flat)
     if return_state:
