@@ -76,7 +76,8 @@ def main(argv=None):
   parser.add_argument("--cache-dir", default=os.path.join(REPO, ".cache"),
                       help="where the classifier's weights are kept between calls")
   parser.add_argument("--sheet", default=None, help="write the first 64 canvases as a PNG here")
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--seed", type=int, default=0,
+                      help="seed of the noise, the sampled actions and the random policy's strokes")
   args = parser.parse_args(argv)
   from spiral_tf import files  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import critic_signal  # pylint: disable=g-import-not-at-top
@@ -122,7 +123,7 @@ def main(argv=None):
     return r
 
   rows, sheets = {}, []
-  evaluator = reconstruction.Evaluator(agent.make_env, agent.policy, min(32, n))
+  evaluator = reconstruction.Evaluator(agent.make_env, agent.policy, min(32, n), seed=args.seed)
   rules = evaluator.rules
   for name, greedy in SAMPLING[args.sampling]:
     out = evaluator.run(targets, greedy=greedy) if conditional else evaluator.run(

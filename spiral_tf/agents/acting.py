@@ -9,7 +9,7 @@ tf.distribute splits across replicas. The learner makes it time-major
 ``EpisodeCollector`` is used by actor processes, held-out evaluation and the
 tools alike.
 """
-from typing import Dict, NamedTuple
+from typing import Dict, NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -46,13 +46,17 @@ def canvases(output: ActorOutput):
 class EpisodeCollector:
   """Plays one episode on every environment of a batched env with one policy."""
 
-  def __init__(self, env, policy, rules, greedy: bool = False, seed: int = 0):
+  def __init__(self, env, policy, rules, greedy: bool = False, seed: int = 0,
+               sampling_seed: Optional[int] = None):
     """Args:
       env: a batched environment (``program_env.batched``) of B environments.
       policy: an ``agents.policy.PolicyNetwork`` built from the env's specs.
       rules: the environment's ``action_rules``.
       greedy: take each component's most likely value instead of sampling.
       seed: for the unconditional agent's noise.
+      sampling_seed: if given, sampled actions are reproducible: the k-th
+        step this collector takes samples with the stateless seed
+        (sampling_seed, k). None (actors) samples from TF's global generator.
     """
     self.env = env
     self.policy = policy
@@ -60,10 +64,12 @@ class EpisodeCollector:
     self.batch_size = env.batch_size
     self._rng = np.random.default_rng(seed)
     self._greedy = greedy
+    self._sampling_seed = sampling_seed
+    self._steps_taken = 0
     self._step_fn = tf.function(self._policy_step)
 
-  def _policy_step(self, observation, state, noise):
-    out, state = self.policy.step(observation, state, noise, greedy=self._greedy)
+  def _policy_step(self, observation, state, noise, seed=None):
+    out, state = self.policy.step(observation, state, noise, greedy=self._greedy, seed=seed)
     masks = self.rules.masks(out.actions)  # [B, K]
     log_prob = tf.add_n([out.log_probs[k] * masks[:, i]
                          for i, k in enumerate(self.rules.components)])  # [B]
@@ -81,7 +87,11 @@ class EpisodeCollector:
     for _ in range(self.episode_length):
       for k, v in step.observation.items():
         observations[k].append(v)
-      act, log_prob, state = self._step_fn(step.observation, state, noise_in)
+      seed = None
+      if self._sampling_seed is not None and not self._greedy:
+        seed = tf.constant([self._sampling_seed, self._steps_taken], tf.int64)
+      self._steps_taken += 1
+      act, log_prob, state = self._step_fn(step.observation, state, noise_in, seed)
       act = {k: v.numpy() for k, v in act.items()}
       for k, v in act.items():
         actions[k].append(v)

@@ -43,9 +43,14 @@ def _with_l2(out: Dict[str, object], targets: Optional[np.ndarray]) -> Dict[str,
 
 
 class Evaluator:
-  """Runs a policy (greedy by default) on fixed targets in a batch of environments."""
+  """Runs a policy (greedy by default) on fixed targets in a batch of environments.
 
-  def __init__(self, make_env, policy, batch_size: int):
+  ``seed`` fixes the unconditional agent's noise and the sampled actions: the
+  same evaluator settings give the same canvases.
+  """
+
+  def __init__(self, make_env, policy, batch_size: int, seed: int = 1):
+    self.seed = int(seed)
     self.envs = [make_env() for _ in range(batch_size)]
     self.env = program_env.batched(self.envs)
     self.policy = policy
@@ -55,8 +60,9 @@ class Evaluator:
 
   def _collector(self, greedy: bool):
     if greedy not in self._collectors:
-      self._collectors[greedy] = acting.EpisodeCollector(self.env, self.policy, self.rules,
-                                                         greedy=greedy, seed=1)
+      self._collectors[greedy] = acting.EpisodeCollector(
+          self.env, self.policy, self.rules, greedy=greedy, seed=self.seed,
+          sampling_seed=self.seed)
     return self._collectors[greedy]
 
   def run(self, targets: Optional[np.ndarray] = None, num_samples: int = 0,
