@@ -165,6 +165,11 @@ def test_ink_oracle_paints_digits_closer_than_the_blank_canvas_and_random_progra
   oracle_l2 = critic_signal.l2(np.stack([e.canvases[-1] for e in oracle]), targets).mean()
   random_l2 = critic_signal.l2(np.stack([e.canvases[-1] for e in randoms]), targets).mean()
   assert oracle_l2 < 0.75 * blank < blank < random_l2  # measured: 0.55x and 2.4x blank
+  make_env = lambda: libmypaint_env.LibMyPaintEnv(canvas_size=32, grid_size=16, episode_length=8,
+                                                  brush_sizes=(1.0, 1.5), use_pressure=False)
+  # The tracer is deterministic: score_samples' oracle row paints these canvases.
+  np.testing.assert_array_equal(scripted_programs.oracle_canvases(make_env, targets),
+                                np.stack([e.canvases[-1] for e in oracle]))
 
 
 def test_classifier_trains_once_then_loads_the_same_weights_from_its_cache(tmp_path, digits):
@@ -233,7 +238,7 @@ def test_smoke_score_samples_scores_an_untrained_conditional_run(tmp_path, tiny_
                              "--sheet", str(tmp_path / "sheet.png")]) == 0
   report = last_json(capsys)
   assert set(report["rows"]) == {"greedy policy", "sampling policy", "random policy",
-                                 "real digits"}
+                                 "ink oracle", "real digits"}
   assert all(0 <= r["label_kept"] <= 1 and sum(r["histogram"]) == 8
              for r in report["rows"].values())
   assert report["canvas_size"] == 16 and os.path.isfile(tmp_path / "sheet.png")

@@ -20,7 +20,10 @@ held-out real digits (the second half of the test split), and for
 conditional runs the label-kept rate (the reconstruction gets its target's
 label). Each is printed beside the same numbers for random-policy canvases
 (the environment's random programs) and for real digits (the first half of
-the test split, as many as the samples: the floor of every number). For a run with
+the test split, as many as the samples: the floor of every number), and for
+the ink oracle's tracings of those real digits (``scripted_programs.InkOracle``,
+which sees each digit: what this action space and episode length can paint
+with a hand-written tracer, a reference for the agent's). For a run with
 the critic reward, each set also gets the run's own critic's mean score
 (and its slow reward copy's, if it had one): whether the critic still calls
 the agent's canvases fake, e.g. below random strokes after a mode collapse.
@@ -132,11 +135,17 @@ def main(argv=None):
     sheets.append(out["canvases"])
   random_canvases = scripted_programs.random_canvases(agent.make_env, n, args.seed, targets)
   rows["random policy"] = row(random_canvases)
+  # A tracer that sees each real digit: what this action space and episode
+  # length can paint at best-effort (scored against the real digits' labels).
+  oracle_canvases = scripted_programs.oracle_canvases(agent.make_env, real, args.seed)
+  rows["ink oracle"] = sample_scores.score_row(*classifier.predict(oracle_canvases), reference,
+                                               real_labels)
   real_row = sample_scores.score_row(*classifier.predict(real), reference,
                                      real_labels if conditional else None)
   rows["real digits"] = real_row
   canvases_of = dict(zip([name for name, _ in SAMPLING[args.sampling]], sheets),
-                     **{"random policy": random_canvases, "real digits": real})
+                     **{"random policy": random_canvases, "ink oracle": oracle_canvases,
+                        "real digits": real})
   critics = {critic_name.replace(" ", "_") + "_score": (critic_name, score)
              for critic_name, score in builder.trained_critic_scores(agent).items()}
   for key, (_, score) in critics.items():  # how the run's own critic ranks each set

@@ -47,10 +47,23 @@ def random_choice(env, observation, target, rng) -> dict:  # pylint: disable=unu
 
 def random_canvases(make_env, count: int, seed: int = 0, targets=None) -> np.ndarray:
   """Final canvases [count, S, S, C] of random programs (targets only fill the observation)."""
+  return _final_canvases(make_env, random_choice, count, seed, targets)
+
+
+def oracle_canvases(make_env, targets: np.ndarray, seed: int = 0) -> np.ndarray:
+  """Final canvases [N, S, S, C] of the ink oracle tracing each target.
+
+  What a painter that sees the digit reaches in the environment's action
+  space and episode length: a reference for what an agent's samples could be.
+  """
+  return _final_canvases(make_env, InkOracle(), len(targets), seed, targets)
+
+
+def _final_canvases(make_env, choose: Chooser, count: int, seed: int, targets) -> np.ndarray:
   rng = np.random.default_rng(seed)
   env = make_env()
   try:
-    return np.stack([play(env, random_choice, None if targets is None else targets[i], rng)
+    return np.stack([play(env, choose, None if targets is None else targets[i], rng)
                      .canvases[-1] for i in range(count)])
   finally:
     env.close()
