@@ -38,6 +38,7 @@ from spiral_tf.agents import layers as layers_lib
 
 NOISE_INPUTS = ("torso", "core", "heads")
 
+
 class PolicyOutput(collections.namedtuple(
     "PolicyOutput", ["actions", "log_probs", "entropies", "baseline"])):
   """What the policy emits per step: dicts {component: [B] or [T, B]} and baseline.
