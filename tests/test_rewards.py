@@ -70,6 +70,18 @@ def test_empty_canvas_penalty_uses_a_coloured_background():
       rewards.empty_canvas_penalty(canvas, background=background).numpy(), [-1.0, 0.0])
 
 
+def test_empty_canvas_penalty_compares_with_a_blank_image_pixel_by_pixel():
+  # MuJoCo's blank canvas is an image (the grey platform), not one colour.
+  rng = np.random.default_rng(5)
+  blank = rng.uniform(size=(6, 6, 3)).astype(np.float32)
+  canvas = np.stack([blank, blank, 1.0 - blank])
+  canvas[1, 2, 3, 1] += 0.005  # within the threshold: still blank
+  expected = -3.0 * (np.abs(canvas - blank).max(axis=(1, 2, 3)) <= 0.01)
+  np.testing.assert_allclose(
+      rewards.empty_canvas_penalty(canvas, weight=3.0, background=blank).numpy(), expected)
+  np.testing.assert_allclose(expected, [-3.0, -3.0, 0.0])
+
+
 def test_color_histograms_match_numpy_histogram():
   rng = np.random.default_rng(2)
   images = rng.uniform(size=(2, 6, 6, 3)).astype(np.float32)

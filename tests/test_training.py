@@ -238,6 +238,33 @@ def test_unknown_config_key_is_named_with_a_suggestion(tmp_path):
     config_lib.apply(config_lib.Config(), {"policy": {"lstm_units": 3}})
 
 
+def test_empty_canvas_penalty_fires_on_mujocos_empty_platform_and_not_once_an_object_is_placed(
+    tmp_path):
+  from spiral_tf.data import mujoco_scenes as scenes_data
+  from spiral_tf.envs import mujoco_scenes
+  from spiral_tf.losses import rewards as rewards_lib
+  scenes_data.generate_dataset(str(tmp_path / "scenes"), num_train=8, num_test=4,
+                               image_size=16, seed=0)
+  cfg = tiny(max_steps=1, max_minutes=0, entropy_costs={"kind": 0.2}, empty_canvas_penalty=10.0)
+  config_lib.apply(cfg, {"env": {"domain": "mujoco_scenes", "canvas_size": 16,
+                                 "episode_length": 3},
+                         "data": {"name": "mujoco_scenes", "path": str(tmp_path / "scenes"),
+                                  "options": {}, "eval_images": 4}})
+  trainer = make_trainer(cfg, tmp_path / "run")
+  env = builder.make_env(cfg)
+  env.set_next_target(np.ones((16, 16, 3), np.float32))
+  empty = env.reset().observation["canvas"]
+  assert np.abs(empty - 1.0).max() > 0.1  # the platform is not white paper
+  one_object = env.step(dict(kind=mujoco_scenes.ADD, type=0, location=100, size=2, red=3,
+                             green=0, blue=0)).observation["canvas"]
+  env.close()
+  canvases = np.stack([empty, one_object]).astype(np.float32)
+  acted = np.zeros((3, 2), np.float32)
+  aux = rewards_lib.auxiliary_rewards(acted, canvases, **trainer.policy_learner.aux_weights)
+  np.testing.assert_allclose(aux.numpy()[-1], [-10.0, 0.0])
+  np.testing.assert_allclose(aux.numpy()[:-1], 0.0)
+
+
 def test_entropy_cost_of_an_unknown_component_is_an_error_naming_the_valid_ones():
   cfg = tiny(entropy_costs={"flga": 0.3})
   with pytest.raises(config_lib.ConfigError, match=r"\['flga'\].*'flag', 'end'"):

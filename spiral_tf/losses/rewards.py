@@ -46,10 +46,11 @@ def new_strokes(acted):
 def empty_canvas_penalty(canvas, weight: float = 1.0, background=1.0,
                          threshold: float = 0.01):
   """-weight where no pixel differs from the background by more than threshold."""
-  # canvas: [B, H, W, C]; background: a scalar or [C] (white = 1.0, as in
-  # envs/). The largest difference, not the mean, so that one thin stroke
-  # already counts as painting; the threshold absorbs libmypaint's
-  # fixed-point rounding of an untouched surface.
+  # canvas: [B, H, W, C]; background: a scalar, [C] or an [H, W, C] image
+  # (white = 1.0 for paper; MuJoCo's empty platform is an image). The
+  # largest difference, not the mean, so that one thin stroke already counts
+  # as painting; the threshold absorbs libmypaint's fixed-point rounding of
+  # an untouched surface.
   canvas = tf.convert_to_tensor(canvas)
   background = tf.cast(background, canvas.dtype)
   largest = _reduce_image_axes(tf.abs(canvas - background), tf.reduce_max)  # [B]
@@ -127,7 +128,7 @@ def auxiliary_rewards(acted, final_canvas, targets=None, *, new_stroke_weight: f
     targets: optional [B, H, W, C] targets (for the colour EMD).
     new_stroke_weight: charged at the step that starts each disjoint stroke.
     empty_canvas_weight, color_emd_weight: charged at the last step.
-    background: the blank canvas' value (scalar or [C]).
+    background: the blank canvas (scalar, [C] or [H, W, C]).
   """
   acted = tf.cast(acted, tf.float32)
   aux = -new_stroke_weight * new_strokes(acted)  # [T, B]

@@ -23,6 +23,7 @@ from spiral_tf.agents import acting
 from spiral_tf.agents import critic as critic_lib
 from spiral_tf.agents import policy as policy_lib
 from spiral_tf.envs import libmypaint_env
+from spiral_tf.eval import reconstruction
 from spiral_tf.losses import complement
 from spiral_tf.losses import nonsaturating_gan
 from spiral_tf.losses import rewards
@@ -316,6 +317,8 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
         normalize_rewards=t.reward_normalization == "running",
         new_stroke_penalty=t.new_stroke_penalty, empty_canvas_penalty=t.empty_canvas_penalty,
         color_emd_weight=t.color_emd_weight, discount=t.discount,
+        blank_canvas=(reconstruction.blank_canvas(functools.partial(make_env, cfg))
+                      if t.empty_canvas_penalty else 1.0),
         baseline_cost=t.baseline_cost, entropy_costs=entropy_costs(cfg, env),
         max_grad_norm=t.policy_max_grad_norm)
   tracked["return_moments"] = policy_learner.return_moments

@@ -32,6 +32,7 @@ class PolicyLearner:
                new_stroke_penalty: float = 0.0,
                empty_canvas_penalty: float = 0.0,
                color_emd_weight: float = 0.0,
+               blank_canvas=1.0,
                discount: float = 1.0,
                baseline_cost: float = 0.5,
                entropy_costs: Mapping[str, float],
@@ -48,6 +49,10 @@ class PolicyLearner:
       normalize_rewards: divide rewards by the running std of episode returns.
       new_stroke_penalty, empty_canvas_penalty, color_emd_weight: auxiliary
         rewards (losses.rewards.auxiliary_rewards).
+      blank_canvas: the canvas an episode starts from (a value, [C] or
+        [H, W, C]): what the empty-canvas penalty calls "nothing drawn".
+        MuJoCo's empty platform is far from white, so a white background
+        would never fire the penalty there.
       discount: gamma of V-trace.
       baseline_cost: weight of the value loss.
       entropy_costs: entropy bonus weight of every action component.
@@ -74,7 +79,8 @@ class PolicyLearner:
     # New disjoint strokes exist only in domains that draw strokes.
     self.aux_weights = dict(new_stroke_weight=new_stroke_penalty if rules.draws_strokes else 0.0,
                             empty_canvas_weight=empty_canvas_penalty,
-                            color_emd_weight=color_emd_weight)
+                            color_emd_weight=color_emd_weight,
+                            background=tf.constant(blank_canvas, tf.float32))
     self.discount = discount
     self.baseline_cost = baseline_cost
     self.entropy_costs = {k: float(entropy_costs[k]) for k in rules.components}
