@@ -284,9 +284,13 @@ def test_smoke_mujoco_scenes_agent_trains_and_evaluates_against_its_empty_platfo
                                  "episode_length": 3},
                          "data": {"name": "mujoco_scenes", "path": str(tmp_path / "scenes"),
                                   "options": {}, "eval_images": 16}})
-  trainer = make_trainer(cfg, tmp_path / "run")
+  lines = []
+  trainer = make_trainer(cfg, tmp_path / "run", log=lines.append)
   result = trainer.run()
   assert result["frames"] == 6 * 16 * 3
+  # The progress line names the kind head, not a paint flag MuJoCo lacks.
+  progress = [line for line in lines if "agent steps (" in line]
+  assert progress and all("| act " in line and "kind entropy" in line for line in progress)
   assert tuple(trainer.policy.components) == ("kind", "type", "location", "size", "red",
                                               "green", "blue")
   # The blank level is the empty grey platform, not white paper.

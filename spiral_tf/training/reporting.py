@@ -156,9 +156,12 @@ class Reporter:
     l2 = terms.get("l2_to_target")
     l2_text = (f" | train l2 {l2:.4f} ({l2 / blank:.2f}x blank)" if l2 is not None and blank
                else "")
+    # The learner's terms keep the painting names (paint_fraction,
+    # flag_entropy) in every domain; the line names what they measure here.
+    acting = "paint" if self.rules.draws_strokes else "act"
     self.log(f"[{minutes:5.1f} min] update {step} | {frames} agent steps "
-             f"({frames_per_s:.0f}/s){l2_text} | paint {terms.get('paint_fraction', 0):.2f} | "
-             f"flag entropy {terms.get('flag_entropy', 0):.2f}")
+             f"({frames_per_s:.0f}/s){l2_text} | {acting} {terms.get('paint_fraction', 0):.2f} | "
+             f"{self.rules.mask_component} entropy {terms.get('flag_entropy', 0):.2f}")
 
   def close(self):
     self.writer.flush()
