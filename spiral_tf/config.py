@@ -197,6 +197,11 @@ class TrainConfig:
   learner_threads: int = option(1, at_least(0))  # 0 = TensorFlow's default
   actor_threads: int = option(1, at_least(0))
   seed: int = option(0, at_least(0))
+  # A run folder whose newest policy weights start this run (transfer, e.g.
+  # an MNIST agent fine-tuned on Omniglot). Used only when the run starts
+  # from step 0; the optimiser, critic and counters start fresh. The two
+  # runs need the same policy.* and action space.
+  init_policy_from: str = ""
 
 
 @dataclasses.dataclass

@@ -127,6 +127,50 @@ def test_resumed_run_continues_its_step_counter(tmp_path):
   assert len(second.history) == len(first.history) + 1, "the eval history carries over"
 
 
+def test_init_policy_from_starts_a_new_run_with_anothers_policy_and_only_at_step_0(tmp_path):
+  source = make_trainer(tiny(max_steps=6 * 32, max_minutes=0), tmp_path / "source")
+  source.run()
+  trained = [w.copy() for w in source.policy.get_weights()]
+  logs = []
+  cfg = tiny(max_steps=2 * 32, max_minutes=0, init_policy_from=str(tmp_path / "source"))
+  second = make_trainer(cfg, tmp_path / "second", log=logs.append)
+  for a, b in zip(trained, second.policy.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  assert int(second.learner_step.numpy()) == 0 and int(second.frames.numpy()) == 0
+  assert any("policy initialised from" in line and "source" in line for line in logs), logs
+  second.run()
+  # Its first evaluation (step 0) paints the held-out targets as the source's last one did.
+  assert second.history[0]["step"] == 0
+  assert second.history[0]["eval_l2"] == pytest.approx(source.history[-1]["eval_l2"], rel=1e-5)
+  own = [w.copy() for w in second.policy.get_weights()]
+  assert any(not np.array_equal(a, b) for a, b in zip(trained, own)), "it did not train"
+  # Resuming restores its own checkpoint; the source's policy is not copied again.
+  resumed = make_trainer(tiny(max_steps=3 * 32, max_minutes=0,
+                              init_policy_from=str(tmp_path / "source")), tmp_path / "second")
+  assert int(resumed.learner_step.numpy()) == 2
+  for a, b in zip(own, resumed.policy.get_weights()):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_init_policy_from_a_folder_without_a_fitting_policy_is_a_clear_error(tmp_path):
+  with pytest.raises(checkpointing.CheckpointError, match="no checkpoint in .*nowhere"):
+    make_trainer(tiny(max_steps=32, max_minutes=0, init_policy_from=str(tmp_path / "nowhere")),
+                 tmp_path / "a")
+  wider = config_lib.apply(tiny(max_steps=2 * 32, max_minutes=0), {"policy": {"core_size": 48}})
+  make_trainer(wider, tmp_path / "wider").run()
+  cfg = tiny(max_steps=32, max_minutes=0, init_policy_from=str(tmp_path / "wider"))
+  builder.prepare_run_dir(cfg, str(tmp_path / "b"))
+  trainer = builder.build_trainer(cfg, str(tmp_path / "b"), log=lambda m: None)
+  before = [w.copy() for w in trainer.policy.get_weights()]
+  with pytest.raises(checkpointing.CheckpointError, match="does not fit this config's policy"):
+    trainer.restore()
+  for a, b in zip(before, trainer.policy.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  assert not checkpointing.checkpoint_paths(str(tmp_path / "b" / "checkpoints"))
+  # The same folder starts once the key is fixed: it may change before the first checkpoint.
+  make_trainer(tiny(max_steps=32, max_minutes=0, init_policy_from=""), tmp_path / "b").run()
+
+
 def test_killing_an_actor_mid_run_does_not_stop_training(tmp_path):
   logs = []
   trainer = make_trainer(tiny(max_steps=40 * 32, max_minutes=0, num_actors=2, envs_per_actor=8),

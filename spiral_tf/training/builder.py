@@ -218,6 +218,34 @@ def load_trained_policy(run_dir: str) -> TrainedAgent:
   return TrainedAgent(cfg, policy, env_factory(cfg), path, int(step.numpy()))
 
 
+def init_policy_from(policy: policy_lib.PolicyNetwork, source_run: str) -> str:
+  """Copies the newest policy weights of another run folder into ``policy``; returns the path.
+
+  For ``train.init_policy_from``. Raises CheckpointError, leaving ``policy``
+  untouched, when the folder has no checkpoint or its policy does not fit.
+  """
+  directory = os.path.join(source_run, "checkpoints")
+  paths = checkpointing.checkpoint_paths(directory)
+  if not paths:
+    raise checkpointing.CheckpointError(
+        f"train.init_policy_from: no checkpoint in {directory}; name a run folder of "
+        "tools/train.py that has trained (or set it to \"\" to start from random weights)")
+  path = paths[0]
+  before = policy.get_weights()  # put back if the checkpoint fits only in part
+  try:
+    status = tf.train.Checkpoint(policy=policy).restore(path)
+    status.expect_partial()
+    status.assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    policy.set_weights(before)
+    detail = str(e).splitlines()[0][:300]
+    raise checkpointing.CheckpointError(
+        f"train.init_policy_from: the policy saved in {path} does not fit this config's policy "
+        f"({type(e).__name__}: {detail}). Both runs need the same policy.* settings and the same "
+        "action space (env.canvas_size, grid_size, brush sizes, domain)") from e
+  return path
+
+
 def trained_critic_scores(agent: TrainedAgent) -> dict:
   """{'critic': score, 'reward critic': score} from the agent's own checkpoint.
 
@@ -365,5 +393,17 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
       schedule=schedule(cfg), strategy=strategy, policy=policy, policy_learner=policy_learner,
       critic_learner=critic_learner, checkpoints=checkpoints, counters=counters,
       make_actor_pool=make_actor_pool, policy_batches=policy_batches,
-      critic_batches=critic_batches, replay=replay, reporter=reporter, log=log)
+      critic_batches=critic_batches, replay=replay, reporter=reporter, log=log,
+      initialize=_policy_initializer(policy, t.init_policy_from, log))
+
+
+def _policy_initializer(policy, source_run: str, log: Callable[[str], None]):
+  """What a run starting from step 0 does first: copy another run's policy (or nothing)."""
+  if not source_run:
+    return None
+
+  def initialize():
+    path = init_policy_from(policy, source_run)
+    log(f"policy initialised from {path} (train.init_policy_from)")
+  return initialize
 

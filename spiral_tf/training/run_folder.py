@@ -23,12 +23,12 @@ class RunFolderError(ValueError):
 
 
 # Keys that may change when a run resumes: they schedule the run, they do not
-# change what its checkpoints mean.
+# change what its checkpoints mean (train.init_policy_from only acts at step 0).
 RESUMABLE_KEYS = frozenset({
     "description", "train.max_steps", "train.max_minutes", "train.eval_every_minutes",
     "train.checkpoint_every_minutes", "train.summary_every_steps", "train.max_actor_restarts",
     "train.num_actors", "train.envs_per_actor", "train.learner_threads", "train.actor_threads",
-    "train.weight_sync_interval", "env.renderer"})
+    "train.weight_sync_interval", "train.init_policy_from", "env.renderer"})
 
 
 def _flatten(values: dict, prefix: str = "") -> Dict[str, object]:

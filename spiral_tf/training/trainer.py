@@ -38,7 +38,8 @@ class Trainer:
                critic_learner=None, checkpoints: checkpointing.RunCheckpoints,
                counters: Dict[str, tf.Variable], make_actor_pool: Callable,
                policy_batches: Callable, critic_batches: Optional[Callable], replay,
-               reporter, log: Callable[[str], None] = print):
+               reporter, log: Callable[[str], None] = print,
+               initialize: Optional[Callable[[], None]] = None):
     """Args:
       schedule: see Schedule.
       strategy: the tf.distribute strategy of the learners.
@@ -51,6 +52,8 @@ class Trainer:
       replay: the RenderReplay the critic samples from (filled by the pipeline's tap).
       reporter: a reporting.Reporter.
       log: console lines.
+      initialize: run when the run starts from step 0 (no checkpoint to resume),
+        e.g. copying another run's policy (train.init_policy_from).
     """
     self.schedule = schedule
     self.strategy = strategy
@@ -67,6 +70,7 @@ class Trainer:
     self.replay = replay
     self.reporter = reporter
     self.log = log
+    self.initialize = initialize
     self.pool: Optional[actor_pool_lib.ActorPool] = None
     self.rate_log = []  # (wall time, frames) after each learner step, for benchmarks
 
@@ -90,6 +94,8 @@ class Trainer:
               "checkpoint to resume from; pass --restart to train it again from step 0 (the "
               "old metrics.json is kept) or choose another --run-dir")
         self.log(f"restarting from step 0; the old history is in {self.reporter.archive()}")
+      if self.initialize is not None:
+        self.initialize()
       return False
     self.reporter.load_history()
     self.log(f"resumed from {path} at learner update {int(self.learner_step.numpy())}, "
