@@ -358,3 +358,63 @@ def test_mcmc_baseline_cli_writes_curves_and_plot(tmp_path):
     curves = json.load(f)
   assert curves["evaluations"] == [0, 20, 40] and len(curves["l2_per_image"]) == 2
   assert (tmp_path / "mcmc_curves.png").stat().st_size > 0
+
+
+def test_check_gl_backends_finds_no_difference_against_its_own_backend_and_flags_a_changed_render(tmp_path):
+  sys.path.insert(0, TOOLS)
+  try:
+    import check_gl_backends  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.remove(TOOLS)
+  scenes = [[obj(location=17)], [obj(type=1, location=200, red=0), obj(location=90, blue=0)], []]
+  scene_file = tmp_path / "data" / check_gl_backends.SCENES_FILE
+  scene_file.parent.mkdir(parents=True)
+  scene_file.write_text(json.dumps({"scenes": [{"index": i, "objects": s} for i, s in enumerate(scenes)]}))
+  ref = str(tmp_path / "ref.npz")
+  made = check_gl_backends.main(["reference", "--data", str(tmp_path / "data"), "--out", ref,
+                                 "--sizes", "16", "--seconds", "0.05"])
+  assert made["scenes"] == 3
+  assert sorted(os.listdir(tmp_path)) == ["data", "ref.npz"]  # no temporary file left behind
+  same = check_gl_backends.main(["compare", "--reference", ref, "--processes", "--seconds", "0.05"])
+  assert same["backend"] == same["reference_backend"]
+  assert same["size16"]["identical_images"] == 3 and same["size16"]["l2_ratio"] == 0.0
+  assert same["size16"]["mean_l2_scene_vs_blank"] > 0  # two of the scenes hold objects
+
+  changed = dict(np.load(ref))
+  changed["images16"] = changed["images16"].copy()
+  changed["images16"][0, :8] = 1.0  # top half of scene 0 made white
+  np.savez(ref, **changed)
+  other = check_gl_backends.main(["compare", "--reference", ref, "--processes", "--seconds", "0.05"])
+  assert other["size16"]["identical_images"] == 2
+  assert other["size16"]["max_abs_diff"] > 0.3 and other["size16"]["l2_ratio"] > 0.01
+
+
+def test_scene_descriptions_validate_where_tensorflow_is_not_installed():
+  # A GPU box checking EGL renders (tools/check_gl_backends.py) may have MuJoCo but no TensorFlow.
+  import subprocess  # pylint: disable=g-import-not-at-top
+  code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['tf_agents'] = None\n"
+          "from spiral_tf.envs import mujoco_render as mr\n"
+          "print(mr.validate_object(dict(type=1, location=5, size=0, red=0, green=1, blue=2)))\n"
+          "try:\n  mr.validate_object(dict(type=9, location=5, size=0, red=0, green=1, blue=2))\n"
+          "except ValueError as e:\n  print('refused:', e)\n")
+  root = os.path.dirname(TOOLS)
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                       timeout=120, check=False)
+  assert out.returncode == 0, out.stderr
+  assert "'type': 1" in out.stdout and "refused:" in out.stdout and "type" in out.stdout.split("refused:")[1]
+
+
+def test_osmesa_renders_a_scene_where_tensorflow_is_not_installed():
+  import subprocess  # pylint: disable=g-import-not-at-top
+  code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['tf_agents'] = None\n"
+          "from spiral_tf.envs import mujoco_render as mr\n"
+          "mr.import_mujoco('osmesa')\n"
+          "with mr.SceneRenderer(image_size=16, num_slots=2) as r:\n"
+          "  empty = r.render_scene([]); one = r.render_scene([dict(type=0, location=136, size=2, "
+          "red=3, green=0, blue=0)])\n"
+          "print(float(abs(one - empty).max()))\n")
+  env = dict(os.environ, MUJOCO_GL="osmesa")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=os.path.dirname(TOOLS), env=env, timeout=120, check=False)
+  assert out.returncode == 0, out.stderr
+  assert float(out.stdout.split()[-1]) > 0.2  # a red sphere in the middle of the grey platform

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Sequence
 
 import numpy as np
-from tf_agents.specs import array_spec
 
 
 class InvalidActionError(ValueError):
@@ -37,8 +36,11 @@ def positive_reals(name: str, values) -> tuple:
   return out
 
 
-def discrete_spec(name: str, num_values: int) -> array_spec.BoundedArraySpec:
-  """A scalar int32 spec taking values 0 .. num_values - 1."""
+def discrete_spec(name: str, num_values: int):
+  """A scalar int32 ``BoundedArraySpec`` taking values 0 .. num_values - 1."""
+  # Imported here so that the MuJoCo renderer (which validates objects with this
+  # module) runs where TensorFlow is not installed, e.g. a GPU box checking EGL.
+  from tf_agents.specs import array_spec  # pylint: disable=g-import-not-at-top
   return array_spec.BoundedArraySpec((), np.int32, 0, num_values - 1, name=name)
 
 
