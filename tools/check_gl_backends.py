@@ -25,25 +25,11 @@ import numpy as np  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from spiral_tf.envs import mujoco_render  # noqa: E402  pylint: disable=g-import-not-at-top
 
-SCENES_FILE = "test/shard-00000/scenes.json"
-
-
-def unit_float(images) -> np.ndarray:
-  """Images as float64 in [0, 1], whether given as uint8 or as floats."""
-  images = np.asarray(images)
-  if images.dtype == np.uint8:
-    return images.astype(np.float64) / 255.0
-  return images.astype(np.float64)
-
-
 def load_scenes(data_dir: str, num_scenes: int) -> list:
   """The first ``num_scenes`` held-out scene descriptions of a MuJoCo Scenes folder."""
-  path = os.path.join(data_dir, SCENES_FILE)
-  if not os.path.exists(path):
-    raise SystemExit(f"error: no scene list at {path}; make the data first: "
-                     f"python tools/make_mujoco_scenes.py --out {data_dir}")
-  with open(path) as f:
-    return [record["objects"] for record in json.load(f)["scenes"]][:num_scenes]
+  # Imported here: the data module needs TensorFlow, which ``compare`` machines may lack.
+  from spiral_tf.data import mujoco_scenes  # pylint: disable=g-import-not-at-top
+  return mujoco_scenes.load_descriptions(data_dir, "test")[:num_scenes]
 
 
 def render_all(scenes, image_size: int) -> np.ndarray:
@@ -114,15 +100,15 @@ def compare(args) -> dict:
             "mujoco": mujoco.__version__, "scenes": len(scenes)}
   for size in [int(s) for s in reference["sizes"]]:
     images = render_all(scenes, size)
-    row = backend_difference(unit_float(images), unit_float(reference[f"images{size}"]),
-                             unit_float(reference[f"blank{size}"]))
+    row = backend_difference(images.astype(np.float64), reference[f"images{size}"].astype(np.float64),
+                             reference[f"blank{size}"].astype(np.float64))
     row["renders_per_s_one_process"] = renders_per_second(scenes, size, args.seconds)
     row["reference_renders_per_s_one_process"] = float(reference[f"rate{size}"])
     result[f"size{size}"] = row
     if args.out_dir:
       os.makedirs(args.out_dir, exist_ok=True)
       np.save(os.path.join(args.out_dir, f"{chosen}{size}.npy"),
-              (unit_float(images[:64]) * 255).round().astype(np.uint8))
+              (images[:64] * 255).round().astype(np.uint8))
   print(json.dumps(result), flush=True)  # kept even if the process pools below fail
   size = int(reference["sizes"][0])
   context = multiprocessing.get_context("spawn")  # each process makes its own GL context
