@@ -340,3 +340,13 @@ def test_smoke_mujoco_scenes_agent_trains_and_evaluates_against_its_empty_platfo
   # The blank level is the empty grey platform, not white paper.
   assert 0.0 < trainer.reporter.levels["blank canvas"] < 1.0
   assert np.isfinite(result["eval_l2"])
+  # tools/evaluate.py on the run names MuJoCo, not libmypaint, as the painter
+  # and measures against the same empty platform.
+  proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "evaluate.py"),
+                         "--run-dir", str(tmp_path / "run"), "--images", "16"],
+                        capture_output=True, text=True, timeout=300, cwd=REPO)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  report = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert report["renderer"] == "mujoco_scenes" and report["images"] == 16
+  assert report["blank_l2"] == pytest.approx(trainer.reporter.levels["blank canvas"], rel=1e-5)
+  assert 0.0 < report["l2_vs_blank"] and report["strokes_per_image"] >= 0.0

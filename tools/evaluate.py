@@ -61,8 +61,11 @@ def main(argv=None):
     env.close()
   else:
     evaluator = reconstruction.Evaluator(make_env, policy, min(32, args.images))
+  # What painted the canvases: the TF renderer, or the run's own environment
+  # (libmypaint, or MuJoCo for a mujoco_scenes run).
+  painter = "tf" if args.renderer == "tf" else cfg.env.domain
   report = {"checkpoint": latest, "split": args.split, "greedy": not args.sample,
-            "renderer": args.renderer}
+            "renderer": painter}
   if cfg.train.conditional:
     targets = builder.load_images(cfg, args.split, args.images)
     out = evaluator.run(targets, greedy=not args.sample)
