@@ -415,3 +415,46 @@ def test_osmesa_renders_a_scene_where_tensorflow_is_not_installed():
                        cwd=os.path.dirname(TOOLS), env=env, timeout=120, check=False)
   assert out.returncode == 0, out.stderr
   assert float(out.stdout.split()[-1]) > 0.2  # a red sphere in the middle of the grey platform
+
+
+def _scene_placements_tool():
+  sys.path.insert(0, TOOLS)
+  try:
+    import scene_placements  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.remove(TOOLS)
+  return scene_placements
+
+
+def test_scene_placements_cli_scores_a_copying_agent_as_reading_and_a_constant_one_as_blind(
+    dataset, tmp_path, capsys):
+  tool = _scene_placements_tool()
+  scenes = [r.objects for r in data_lib.list_scenes(dataset, "test")[:10]]
+  copying, constant = tmp_path / "copying.json", tmp_path / "constant.json"
+  copying.write_text(json.dumps([ms.scene_to_actions(s) for s in scenes]))
+  constant.write_text(json.dumps([ms.scene_to_actions([scenes[0][0]])] * 10))
+  reports = []
+  for path in (copying, constant):
+    tool.main(["--programs", str(path), "--data", dataset])
+    reports.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+  reading, blind = reports
+  assert reading["scenes"] == 10 and reading["location_hit"] == 1.0
+  assert reading["colour_error"] == 0.0 and reading["type_match"] == 1.0
+  assert reading["location_hit_blind"] < 0.5  # 1-5 objects cover well under half the grid
+  assert blind["distinct_objects"] == 1 and blind["distinct_scenes"] == 1
+  assert blind["location_hit"] < reading["location_hit"]
+
+
+def test_scene_placements_cli_refuses_bad_programs_naming_the_file(dataset, tmp_path):
+  from spiral_tf import cli  # pylint: disable=g-import-not-at-top
+  tool = _scene_placements_tool()
+  broken, too_many, wrong = tmp_path / "broken.json", tmp_path / "many.json", tmp_path / "wrong.json"
+  broken.write_text("[[{")
+  too_many.write_text(json.dumps([[]] * 51))
+  wrong.write_text(json.dumps([[{"kind": 0, "x": 1}]]))
+  with pytest.raises(cli.UserError, match="broken.json is not JSON"):
+    tool.main(["--programs", str(broken), "--data", dataset])
+  with pytest.raises(cli.UserError, match="51 programs but .* 50 scenes"):
+    tool.main(["--programs", str(too_many), "--data", dataset])
+  with pytest.raises(cli.UserError, match="wrong.json is not a list of MuJoCo Scenes programs"):
+    tool.main(["--programs", str(wrong), "--data", dataset])
