@@ -14,9 +14,19 @@ from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 
-ADD, CHANGE, SKIP = 0, 1, 2  # the environment's ``kind`` values (envs/mujoco_scenes.py)
-ATTRIBUTES = ("type", "location", "size", "red", "green", "blue")
+# The scene's own names and sizes; mujoco_render imports MuJoCo only when it
+# renders, so these functions stay plain NumPy.
+from spiral_tf.envs.mujoco_render import COLOR_BINS, GRID_SIZE, OBJECT_RANGES, OBJECT_TYPES
+
+# The environment's ``kind`` values (envs/mujoco_scenes.py, which needs
+# tf-agents to import).
+ADD, CHANGE, SKIP = 0, 1, 2
+ATTRIBUTES = tuple(OBJECT_RANGES)
 COLOURS = ("red", "green", "blue")
+
+
+def _key(obj: Mapping[str, int]) -> tuple:
+  return tuple(obj[a] for a in ATTRIBUTES)
 
 
 def final_objects(program: Sequence[Mapping[str, int]]) -> List[Dict[str, int]]:
@@ -65,7 +75,8 @@ def _blind_colour_error(colour: int, bins: int) -> float:
 
 def placement_report(programs: Sequence[Sequence[Mapping[str, int]]],
                      target_scenes: Sequence[Sequence[Mapping[str, int]]],
-                     grid_size: int = 16, colour_bins: int = 4, num_types: int = 4,
+                     grid_size: int = GRID_SIZE, colour_bins: int = COLOR_BINS,
+                     num_types: int = len(OBJECT_TYPES),
                      radius: int = 1) -> Dict[str, float]:
   """Placement statistics of N programs against their N target scenes.
 
@@ -84,13 +95,13 @@ def placement_report(programs: Sequence[Sequence[Mapping[str, int]]],
   distinct_objects, distinct_scenes = set(), set()
   for program, targets in zip(programs, target_scenes):
     objects = final_objects(program)
-    distinct_scenes.add(tuple(tuple(o[a] for a in ATTRIBUTES) for o in objects))
+    distinct_scenes.add(tuple(_key(o) for o in objects))
     if not targets:
       continue
     near = near_cells(targets, grid_size, radius)
     for obj in objects:
       placed += 1
-      distinct_objects.add(tuple(obj[a] for a in ATTRIBUTES))
+      distinct_objects.add(_key(obj))
       row, col = _cell(obj["location"], grid_size)
       hits.append(float(near[row, col]))
       hits_blind.append(float(near.mean()))
