@@ -163,7 +163,7 @@ def random_heads(rng):
   log_probs = {k: np.log(rng.uniform(0.05, 1.0, (T, B))).astype(np.float32) for k in COMPONENTS}
   entropies = {k: rng.uniform(0.0, 3.0, (T, B)).astype(np.float32) for k in COMPONENTS}
   paint = rng.random((T, B)) < 0.5
-  # After a move only flag and end matter (DESIGN.md).
+  # After a move only flag and end matter (docs/design.md).
   masks = {k: (np.ones((T, B)) if k in ("flag", "end") else paint).astype(np.float32)
            for k in COMPONENTS}
   return log_probs, entropies, masks

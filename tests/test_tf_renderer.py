@@ -215,7 +215,7 @@ def test_brush_model_reads_dry_brush_and_refuses_what_it_cannot_model():
   assert brush.opaque_multiply == pytest.approx((0.0, 1.0))
   assert brush.offset_by_random == pytest.approx((0.0, 1.4))
   assert brush.radius_by_random == pytest.approx(0.1)
-  # At rest the speed curve widens the brush by exp(0.077) (DESIGN.md: 1.04-1.08).
+  # At rest the speed curve widens the brush by exp(0.077) (docs/design.md: 1.04-1.08).
   rest = brush.radius_by_speed2[0] + brush.radius_by_speed2[1] * brush.speed2_input(0.0)
   assert np.exp(rest) == pytest.approx(1.080, abs=0.002)
   with open(brushes.find_brush(brushes.DEFAULT_BRUSH)) as f:

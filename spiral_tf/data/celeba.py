@@ -9,6 +9,10 @@ Split rule: the standard partition by file number (``list_eval_partition.txt``):
 the folder holds files in all three ranges. A partial copy (such as the 32
 faces of the shared test data) instead splits by ``hash_bucket`` of the file
 name: buckets 0-79 'train', 80-89 'valid', 90-99 'test'. 'all' is everything.
+
+Data and licences: CelebA may be used for non-commercial research purposes
+only, under the agreement its authors ask users to accept. spiral_tf ships
+none of it; see docs/data.md for every data set's licence.
 """
 import os
 from typing import List, Optional

@@ -7,6 +7,11 @@ position: its first 90% is 'train' and its last 10% is 'test'. 'all' is
 everything present, train files first.
 
 MNIST digits are white on black; images are inverted to dark ink on white.
+
+Data and licences: the copyright of MNIST is held by Yann LeCun and Corinna
+Cortes, who make it available under the Creative Commons Attribution-Share
+Alike 3.0 licence (CC BY-SA 3.0). spiral_tf ships none of it; see
+docs/data.md for every data set's licence.
 """
 import gzip
 import os

@@ -11,6 +11,10 @@ the rest 'train', so each character appears in both. 'all' is everything.
 
 The released PNGs are 1-bit, black ink (0) on white (1): already the
 canvas convention, so they are not inverted.
+
+Data and licences: Omniglot (Brenden Lake et al.) is released under the MIT
+licence. spiral_tf ships none of it; see docs/data.md for every data set's
+licence.
 """
 import glob
 import os
