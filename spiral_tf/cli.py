@@ -10,12 +10,13 @@ Usage in a tool::
   if __name__ == "__main__":
     cli.run(main)
 
-A user error (a bad config or data file, a missing or unwritable path, an
-invalid value) prints ``error: <message>`` on stderr and exits with
-``USER_ERROR`` (2, argparse's code for bad usage); its traceback is shown only
-with ``--debug``. Anything else is a bug: Python's traceback and exit code 1,
-as usual. Both tracebacks are appended to the run's log file once a tool has
-named one (``set_log_file``).
+A user error (one of the project's own error types, see ``OWN_ERRORS``, or
+a missing, unwritable or misplaced file or folder) prints ``error: <message>``
+on stderr and exits with ``USER_ERROR`` (2, argparse's code for bad usage);
+its traceback is shown only with ``--debug``. Anything else, a plain
+ValueError from inside TensorFlow included, is a bug: Python's traceback and
+exit code 1, as usual. Both tracebacks are appended to the run's log file
+once a tool has named one (``set_log_file``).
 """
 import argparse
 import datetime
@@ -34,7 +35,7 @@ _console = None  # the real stderr while library output is captured
 
 
 class UserError(ValueError):
-  """A tool's own user error (wraps a library error that is not a ValueError)."""
+  """A tool's own user error (also wraps a library error that is not in OWN_ERRORS)."""
 
 
 class LibraryOutput:
@@ -81,15 +82,32 @@ def console():
   return _console if _console is not None else sys.stderr
 
 
-def user_error_types() -> Tuple[Type[BaseException], ...]:
-  """The exception types that are a user's mistake, not a bug.
+# The project's own error types, (module, class): each message says what to fix.
+OWN_ERRORS = (
+    ("spiral_tf.config_checks", "ConfigError"),            # a config file or --set value
+    ("spiral_tf.data.images", "DataError"),                 # a data set file (all loaders)
+    ("spiral_tf.envs.specs", "InvalidActionError"),         # an action out of its spec
+    ("spiral_tf.training.checkpointing", "CheckpointError"),
+    ("spiral_tf.training.run_folder", "RunFolderError"),    # a locked or changed run folder
+    ("spiral_tf.envs.libmypaint_ffi", "LibMyPaintNotFoundError"),  # what to install
+    ("spiral_tf.envs.mujoco_render", "GLBackendError"),     # what to install or set
+    ("spiral_tf.eval.painting", "ImageFileError"),          # an image given to paint
+)
+# File-system errors: a path the user gave is missing, unwritable, or a file
+# where a folder belongs (or the reverse).
+PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+               FileExistsError)
 
-  ValueError covers ConfigError, DataError, InvalidActionError and the
-  argument checks of the library; OSError a missing, unwritable or
-  file-valued path; ImportError the missing system libraries (libmypaint,
-  the MuJoCo GL backends), whose messages say what to install.
+
+def user_error_types() -> Tuple[Type[BaseException], ...]:
+  """The exception types that are a user's mistake, not a bug: ours and PATH_ERRORS.
+
+  Taken only from modules already imported (an error cannot come from one
+  that is not), so classifying an error never loads TensorFlow.
   """
-  return (ValueError, OSError, ImportError)
+  own = tuple(getattr(sys.modules[module], name) for module, name in OWN_ERRORS
+              if module in sys.modules)
+  return (UserError,) + own + PATH_ERRORS
 
 
 def add_debug_flag(parser: argparse.ArgumentParser):
@@ -160,7 +178,7 @@ def run(main: Callable[[Optional[Sequence[str]]], Optional[int]],
   """Calls ``main(argv)`` and exits with its code; user errors become one line (module doc).
 
   ``user_errors``: more exception types to treat as user errors (e.g. a
-  tool's CheckpointError or GLBackendError, which are RuntimeErrors).
+  library's error that is a user's mistake only in this tool).
   """
   args = sys.argv[1:] if argv is None else list(argv)
   debug = "--debug" in args
@@ -170,8 +188,6 @@ def run(main: Callable[[Optional[Sequence[str]]], Optional[int]],
     print("interrupted", file=console())
     sys.exit(INTERRUPTED)
   except user_error_types() + tuple(user_errors) as e:  # pylint: disable=catching-non-exception
-    if isinstance(e, ModuleNotFoundError) and not isinstance(e, tuple(user_errors)):
-      raise  # a missing Python module is a broken install or a bug: show where
     details = traceback.format_exc()
     _append_to_log(details)
     if debug:

@@ -235,6 +235,33 @@ def test_cli_run_lets_bugs_show_their_traceback_and_logs_it(tmp_path):
     cli.run(lambda argv: __import__("spiral_tf.no_such_module"), [])
 
 
+# A tool whose main raises what argv[1] names: a bug or one of our errors.
+RAISING_TOOL = """
+import sys
+from spiral_tf import cli
+from spiral_tf import config_checks
+
+def main(argv=None):
+  if sys.argv[1] == "bug":
+    raise ValueError("Shapes (2, 3) and (3, 2) are incompatible")  # as TensorFlow raises them
+  raise config_checks.ConfigError("train.batch_size must be >= 1, got 0")
+
+cli.run(main)
+"""
+
+
+@pytest.mark.parametrize("raised, code", [("bug", 1), ("config", cli.USER_ERROR)])
+def test_cli_run_shows_a_plain_value_error_as_a_bug_and_a_config_error_as_one_line(raised, code):
+  proc = subprocess.run([sys.executable, "-c", RAISING_TOOL, raised], capture_output=True,
+                        text=True, timeout=120, cwd=REPO)
+  if raised == "bug":
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" in proc.stderr and "error: " not in proc.stderr
+    assert proc.stderr.rstrip().endswith("ValueError: Shapes (2, 3) and (3, 2) are incompatible")
+  else:
+    assert_one_error_line(proc, "train.batch_size must be >= 1, got 0")
+
+
 def test_truncated_celeba_face_is_a_data_error_naming_it(tmp_path):
   faces = tmp_path / "img_align_celeba"
   faces.mkdir()

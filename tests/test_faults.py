@@ -11,10 +11,13 @@ import sys
 import time
 
 import numpy as np
+import PIL
 import pytest
 from PIL import Image
 
 from spiral_tf import config as config_lib
+from spiral_tf import data
+from spiral_tf.training import actor as actor_lib
 from spiral_tf.training import actor_pool
 from spiral_tf.training import builder
 from spiral_tf.training import checkpointing
@@ -152,6 +155,8 @@ def test_two_runs_on_one_folder_from_the_command_line(tiny_config, tmp_path):
 def test_a_changed_config_on_resume_is_refused_naming_the_keys_and_keeps_config_json(tmp_path):
   cfg = test_training.tiny()
   builder.prepare_run_dir(cfg, str(tmp_path)).release()
+  # A folder that has trained (an untrained one takes any config: test_failed_starts).
+  (tmp_path / "metrics.json").write_text(json.dumps({"history": [{"step": 5, "frames": 160}]}))
   recorded = (tmp_path / "config.json").read_text()
   changed = test_training.tiny(policy_learning_rate=0.1, max_minutes=5)
   with pytest.raises(run_folder.RunFolderError, match=r"train\.policy_learning_rate: 0\.003 -> 0\.1"):
@@ -232,3 +237,45 @@ def test_actors_that_send_nothing_stop_the_run_with_a_reason_instead_of_a_hang(t
     pool.close()
   assert not outputs
   assert "no episode arrived from the actors for 3 s (1 of 1 alive)" in str(pool.fatal)
+
+
+def _raised(error, cause=None):
+  """``error`` as it arrives after ``raise error from cause``: with its chain."""
+  try:
+    raise error from cause
+  except BaseException as e:  # pylint: disable=broad-except
+    return e
+
+
+def test_a_model_error_saying_decoder_restarts_the_actor_and_a_data_error_stops_the_run():
+  """Classified by type, not text: the heads' layers are '*_decoder', data is DataError."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  model_bugs = [ValueError("Input 0 of layer 'end_decoder' is incompatible with the layer"),
+                tf.errors.InvalidArgumentError(None, None, "location_decoder/conv2d: cannot "
+                                               "decode shapes [4,4] and [8,8]"),
+                _raised(RuntimeError("policy step failed"), KeyError("control_decoder"))]
+  for error in model_bugs:
+    assert actor_lib.error_kind(error) == actor_lib.CRASH, error
+  data_errors = [data.DataError("bad.png: truncated or corrupt image"),
+                 _raised(RuntimeError("reset failed"), data.DataError("bad.png: truncated")),
+                 PIL.UnidentifiedImageError("cannot identify image file 'x.png'")]
+  for error in data_errors:
+    assert actor_lib.error_kind(error) == actor_lib.DATA_ERROR, error
+
+
+def test_a_failure_inside_the_target_pipeline_is_a_data_error():
+  """tf.data hands a loader's DataError to the actor as an OpError; its source says it is data."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def decode(i):
+    if i == 2:
+      raise data.DataError("2.png: truncated or corrupt image")
+    return np.float32(i)
+
+  ds = tf.data.Dataset.range(4).map(lambda i: tf.numpy_function(decode, [i], tf.float32))
+  targets = actor_lib.pipeline_failures_as_data_errors(ds.as_numpy_iterator())
+  assert [next(targets), next(targets)] == [0.0, 1.0]
+  with pytest.raises(data.DataError, match="2.png: truncated") as failed:
+    next(targets)
+  assert isinstance(failed.value.__cause__, tf.errors.OpError)
+  assert actor_lib.error_kind(failed.value) == actor_lib.DATA_ERROR

@@ -7,6 +7,7 @@ from spiral_tf.agents import graph_episode
 from spiral_tf.agents import policy as policy_lib
 from spiral_tf.envs.libmypaint_env import LibMyPaintEnv
 from spiral_tf.envs.tf_renderer import TFRenderer
+from spiral_tf.training import graph_actor
 
 ENV = dict(canvas_size=16, grid_size=8, episode_length=4, brush_sizes=(1.0, 2.0),
            use_pressure=True)
@@ -102,3 +103,38 @@ def test_missing_inputs_are_named():
   _, _, unconditional = make(conditional=False)
   with pytest.raises(ValueError, match="noise"):
     unconditional.play(2)
+
+
+def test_consecutive_calls_of_the_in_graph_actor_sample_afresh_not_shifted_by_one_step():
+  """With all policy weights zero every logit is 0, so actions come from the seeds alone.
+
+  Seeds [s, call + 1 + t] made call c+1's step t reuse call c's step t+1: its
+  actions were call c's shifted by one step.
+  """
+  _, policy, episode = make(conditional=False)
+  pool = graph_actor.GraphActorPool(policy, episode.renderer, episode.rules,
+                                    ENV["episode_length"], batch_size=8, targets=None, seed=5)
+  pool.start()
+  calls = pool.outputs()
+  next(calls)  # builds the policy's variables
+  for variable in policy.variables:
+    variable.assign(tf.zeros_like(variable))
+  actions = [next(calls).actions for _ in range(3)]
+  pool.close()
+  for c in ("end", "control"):  # 64 values each: a chance match is 1 in 64
+    for before, after in zip(actions, actions[1:]):
+      shifted = np.mean(after[c][:, :-1] == before[c][:, 1:])
+      same = np.mean(after[c] == before[c])
+      assert shifted < 0.3 and same < 0.3, (c, shifted, same)
+
+
+def test_no_two_steps_of_fifty_in_graph_actor_calls_share_a_sampling_seed():
+  _, policy, episode = make(conditional=False)
+  pool = graph_actor.GraphActorPool(policy, episode.renderer, episode.rules,
+                                    ENV["episode_length"], batch_size=2, targets=None, seed=5)
+  seeds = [tuple(graph_episode.fold_seed(pool.call_seed(call), t).numpy())
+           for call in range(1, 51) for t in range(ENV["episode_length"])]
+  assert len(set(seeds)) == 50 * ENV["episode_length"]
+  noise_seeds = {tuple(graph_episode.fold_seed(pool.call_seed(call), graph_actor.NOISE_INDEX)
+                       .numpy()) for call in range(1, 51)}
+  assert len(noise_seeds) == 50 and not noise_seeds & set(seeds)

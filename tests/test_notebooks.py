@@ -33,7 +33,7 @@ def test_quickstart_trains_evaluates_and_shows_the_results(quickstart):
   assert summary["cells"] == 5
   with open(os.path.join(run_dir, "eval", "eval.json")) as f:
     report = json.load(f)
-  assert f"held-out l2: {report['l2_vs_blank']:.2f}x the blank canvas" in stdout
+  assert f"held-out l2: {report['eval_l2_vs_blank']:.2f}x the blank canvas" in stdout
   for name in ("reconstructions.png", "strokes.png", "curves.png"):
     assert os.path.exists(os.path.join(run_dir, "eval", name))
 
@@ -82,3 +82,22 @@ def test_notebooks_are_the_generated_ones_and_a_bad_cell_fails_the_run(tmp_path)
                         capture_output=True, text=True)
   assert proc.returncode == 1
   assert "cell 1 failed" in proc.stderr and "ValueError: cell two" in proc.stderr
+
+
+def test_importing_make_notebooks_writes_nothing_and_its_main_writes_the_four(tmp_path,
+                                                                             monkeypatch):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  imported, written = tmp_path / "imported", tmp_path / "written"
+  imported.mkdir()
+  written.mkdir()
+  monkeypatch.setattr(sys, "argv", ["make_notebooks.py", str(imported)])
+  spec = importlib.util.spec_from_file_location(
+      "make_notebooks", os.path.join(REPO, "tools", "make_notebooks.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  assert not list(imported.iterdir()), "importing the module wrote notebooks"
+  assert module.main([str(written)]) == 0
+  assert sorted(p.name for p in written.iterdir()) == sorted(f"{n}.ipynb" for n in NOTEBOOKS)
+  for name in NOTEBOOKS:
+    assert (written / f"{name}.ipynb").read_text() == \
+        open(os.path.join(REPO, "colab", f"{name}.ipynb")).read()

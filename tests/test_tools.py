@@ -13,12 +13,13 @@ import compare_runs  # noqa: E402  pylint: disable=g-import-not-at-top
 import render_samples  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
-def fake_run(folder, l2s):
+def fake_run(folder, l2s, levels=None):
   os.makedirs(folder)
   history = [dict(frames=1000 * i, minutes=float(i), eval_l2=v, strokes_per_image=2.0)
              for i, v in enumerate(l2s)]
+  levels = levels or {"blank_l2": 0.1, "random_policy_l2": 0.2}
   with open(os.path.join(folder, "metrics.json"), "w") as f:
-    json.dump(dict(history=history, levels={"blank canvas": 0.1, "random policy": 0.2}), f)
+    json.dump(dict(history=history, levels=levels), f)
 
 
 def test_compare_runs_plots_every_run_and_tabulates_the_last_point_against_blank(tmp_path, capsys):
@@ -31,6 +32,15 @@ def test_compare_runs_plots_every_run_and_tabulates_the_last_point_against_blank
   table = capsys.readouterr().out.splitlines()
   assert table[1].split()[:5] == ["l2", "2.0", "2000", "0.0500", "0.500"]
   assert table[2].split()[4] == "1.000"
+
+
+def test_compare_runs_reads_run_folders_written_under_the_old_level_names(tmp_path, capsys):
+  """metrics.json levels were once keyed "blank canvas" and "random policy"."""
+  fake_run(tmp_path / "old", [0.1, 0.04], levels={"blank canvas": 0.08, "random policy": 0.2})
+  assert compare_runs.levels_of({"levels": {"blank canvas": 0.08, "random policy": 0.2}}) == {
+      "blank_l2": 0.08, "random_policy_l2": 0.2}
+  assert compare_runs.main([str(tmp_path / "old"), "--out", str(tmp_path / "cmp.png")]) == 0
+  assert capsys.readouterr().out.splitlines()[1].split()[3:5] == ["0.0400", "0.500"]
 
 
 def test_render_samples_paints_a_sheet_of_distinct_programs(tmp_path):

@@ -12,6 +12,16 @@ import os
 
 from spiral_tf import cli
 from spiral_tf import files
+from spiral_tf.eval import plots
+
+# metrics.json's levels before they took eval.json's names (blank_l2,
+# random_policy_l2): old run folders still compare.
+_OLD_LEVEL_KEYS = {"blank canvas": "blank_l2", "random policy": "random_policy_l2"}
+
+
+def levels_of(run: dict) -> dict:
+  """A run's reference levels under their current keys, whichever names its metrics.json used."""
+  return {_OLD_LEVEL_KEYS.get(name, name): value for name, value in run.get("levels", {}).items()}
 
 
 def main(argv=None):
@@ -39,14 +49,15 @@ def main(argv=None):
   for label, run in zip(labels, runs):
     points = [h for h in run["history"] if h.get("eval_l2") is not None]
     ax.plot([h[args.x] for h in points], [h["eval_l2"] for h in points], "o-", ms=3, label=label)
-  for (name, value), style in zip(runs[0].get("levels", {}).items(), ["--", ":"]):
-    ax.axhline(value, color="gray", linestyle=style, label=name)
+  for (name, value), style in zip(levels_of(runs[0]).items(), ["--", ":"]):
+    label = plots.LEVEL_LABELS.get(name, name)
+    ax.axhline(value, color="gray", linestyle=style, label=label)
   ax.set_xlabel("agent steps (frames)" if args.x == "frames" else "training minutes")
   ax.set_ylabel("greedy held-out mean l2 to target")
   ax.legend()
   fig.tight_layout()
   files.write_figure(args.out, fig)
-  blank = runs[0].get("levels", {}).get("blank canvas")
+  blank = levels_of(runs[0]).get("blank_l2")
   print(f"{'run':<12} {'minutes':>8} {'frames':>10} {'eval l2':>9} {'x blank':>8} {'strokes':>8}")
   for label, run in zip(labels, runs):
     last = run["history"][-1]

@@ -5,7 +5,9 @@
 
 Loads the run's config.json and latest checkpoint, paints the held-out
 targets with the greedy policy and writes into --out (default RUN/eval):
-eval.json (mean l2 against the blank-canvas and random-policy levels),
+eval.json (eval_l2, the greedy mean l2 to the targets, against the
+blank_l2 and random_policy_l2 levels: the names of a history point in the
+run's metrics.json; see spiral_tf/eval/reconstruction.py),
 reconstructions.png (targets above reconstructions), strokes.png (each stroke
 in its own colour, by order), curves.png (from the run's metrics.json) and
 programs.json.
@@ -46,10 +48,14 @@ def main(argv=None):
   from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
   if args.renderer == "tf" and builder.load_config(args.run_dir).env.domain != "libmypaint":
     raise cli.UserError(f"--renderer tf paints strokes: {args.run_dir} is not a libmypaint "
                         "run; leave --renderer out")
-  agent = builder.load_trained_policy(args.run_dir)
+  try:
+    agent = builder.load_trained_policy(args.run_dir)
+  except checkpointing.CheckpointError as e:  # none yet, or none that restores: the user's to fix
+    raise cli.UserError(str(e)) from e
   cfg, policy, make_env, latest = agent.config, agent.policy, agent.make_env, agent.checkpoint
   out_dir = args.out or os.path.join(
       args.run_dir, "eval" if args.renderer == "libmypaint" else "eval_" + args.renderer)
@@ -66,20 +72,17 @@ def main(argv=None):
   painter = "tf" if args.renderer == "tf" else cfg.env.domain
   report = {"checkpoint": latest, "split": args.split, "greedy": not args.sample,
             "renderer": painter}
+  levels = {}
   if cfg.train.conditional:
     targets = builder.load_images(cfg, args.split, args.images)
     out = evaluator.run(targets, greedy=not args.sample)
-    report.update(
-        images=len(targets), mean_l2=out["l2"],
-        blank_l2=reconstruction.blank_l2(targets, reconstruction.blank_canvas(make_env)),
-        random_policy_l2=reconstruction.random_policy_l2(make_env, targets))
-    report["l2_vs_blank"] = report["mean_l2"] / report["blank_l2"]
+    levels = reconstruction.reference_levels(make_env, targets)
+    report.update(images=len(targets), **levels)
     grid = plots.pairs_grid(targets, out["canvases"])
   else:
     out = evaluator.run(num_samples=args.images, greedy=not args.sample)
     grid = plots.image_grid([out["canvases"][i:i + 8] for i in range(0, len(out["canvases"]), 8)])
-  report["strokes_per_image"] = float(np.mean(
-      evaluator.rules.strokes_per_program(out["programs"])))
+  report.update(reconstruction.heldout_metrics(out, evaluator.rules, levels))
   files.write_png(os.path.join(out_dir, "reconstructions.png"), grid)
   if cfg.env.domain == "libmypaint":
     write_stroke_order(cfg, out["programs"], os.path.join(out_dir, "strokes.png"))

@@ -2,14 +2,19 @@
 
   python tools/make_notebooks.py [FOLDER]   # default: colab/
 
-The notebooks share their parameter, set-up and training cells; keeping them
-in one script keeps the three in step. tests/test_notebooks.py checks that
-colab/ holds exactly what this script writes, and runs every notebook with
-tools/run_notebook.py on short settings.
+The four notebooks (quickstart, paint_your_image, export, unconditional_mnist)
+share their parameter, set-up and training cells; keeping them in one script
+keeps them in step. tests/test_notebooks.py checks that colab/ holds exactly
+what this script writes, and runs every notebook with tools/run_notebook.py
+on short settings.
 """
+import argparse
 import json
 import os
-import sys
+
+from spiral_tf import cli
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def md(text):
@@ -99,7 +104,7 @@ reconstructions and stroke order. The CPU-sized config takes 30 minutes for 0.42
 sh(f"{PYTHON} tools/evaluate.py --run-dir {RUN_DIR}")
 with open(os.path.join(RUN_DIR, "eval", "eval.json")) as f:
     report = json.load(f)
-print(f"held-out l2: {report['l2_vs_blank']:.2f}x the blank canvas, "
+print(f"held-out l2: {report['eval_l2_vs_blank']:.2f}x the blank canvas, "
       f"{report['strokes_per_image']:.1f} strokes per image "
       f"(random policy {report['random_policy_l2'] / report['blank_l2']:.2f}x)")
 '''),
@@ -265,16 +270,33 @@ show([sheet], width=7)
 '''),
 ]
 
-folder = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "colab")
-for name, cells in (("quickstart", quickstart), ("paint_your_image", paint), ("export", export),
-                    ("unconditional_mnist", unconditional)):
-  nb = {"cells": cells, "metadata": {"accelerator": "GPU", "colab": {"provenance": []},
-                                      "kernelspec": {"display_name": "Python 3", "name": "python3"},
-                                      "language_info": {"name": "python"}},
-        "nbformat": 4, "nbformat_minor": 5}
-  for i, c in enumerate(nb["cells"]):
-    c["id"] = f"{name}-{i}"
-  with open(os.path.join(folder, f"{name}.ipynb"), "w") as f:
-    json.dump(nb, f, indent=1)
-    f.write("\n")
+NOTEBOOKS = (("quickstart", quickstart), ("paint_your_image", paint), ("export", export),
+             ("unconditional_mnist", unconditional))
+
+
+def notebook(name: str, cells) -> dict:
+  """One notebook's .ipynb contents: its cells, each with a stable id, and Colab's metadata."""
+  cells = [dict(c, id=f"{name}-{i}") for i, c in enumerate(cells)]
+  return {"cells": cells, "metadata": {"accelerator": "GPU", "colab": {"provenance": []},
+                                       "kernelspec": {"display_name": "Python 3",
+                                                      "name": "python3"},
+                                       "language_info": {"name": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+
+
+def main(argv=None):
+  """Writes every notebook of NOTEBOOKS into FOLDER (default: colab/)."""
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  cli.add_debug_flag(parser)
+  parser.add_argument("folder", nargs="?", default=os.path.join(REPO, "colab"),
+                      help="where the notebooks are written (default: colab/)")
+  args = parser.parse_args(argv)
+  for name, cells in NOTEBOOKS:
+    with open(os.path.join(args.folder, f"{name}.ipynb"), "w") as f:
+      json.dump(notebook(name, cells), f, indent=1)
+      f.write("\n")
+  return 0
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -43,7 +43,11 @@ class Painter:
   def _from_run(self, run_dir):
     from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
     from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
-    trained = builder.load_trained_policy(run_dir)
+    from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
+    try:
+      trained = builder.load_trained_policy(run_dir)
+    except checkpointing.CheckpointError as e:  # none yet, or none that restores: the user's to fix
+      raise cli.UserError(str(e)) from e
     cfg = trained.config
     if cfg.env.domain != "libmypaint":
       raise cli.UserError(f"{run_dir} trained a {cfg.env.domain} agent; paint.py needs a "

@@ -53,7 +53,7 @@ def labelled_digits(cfg, mnist_path, split: str):
                                      "options": dict(options, with_labels=True)}})
   pairs = list(builder.load_dataset(digits, split).as_numpy_iterator())
   if not pairs:
-    raise ValueError(f"MNIST at {mnist_path!r} has no {split!r} digits")
+    raise cli.UserError(f"MNIST at {mnist_path!r} has no {split!r} digits")
   images, labels = zip(*pairs)
   return np.stack(images).astype(np.float32), np.asarray(labels, np.int64)
 
@@ -105,7 +105,7 @@ def main(argv=None):
   test_images, test_labels = labelled_digits(cfg, mnist_path, "test")
   half = len(test_images) // 2
   if half < 2:
-    raise ValueError(f"MNIST at {mnist_path!r} has {len(test_images)} test digits; need 4")
+    raise cli.UserError(f"MNIST at {mnist_path!r} has {len(test_images)} test digits; need 4")
   classifier = mnist_classifier.load_or_train(args.cache_dir, train_images, train_labels,
                                               test_images, test_labels)
   reference = classifier.predict(test_images[half:]).features

@@ -3,6 +3,9 @@
 Writes into --run-dir (default runs/<config name>-<profile>): config.json,
 checkpoints/, tb/ (TensorBoard), metrics.json, reconstructions.png,
 curves.png and programs.json. Running again on the same folder resumes.
+Every check (config, data, networks, checkpoints) runs before config.json is
+written, and a folder that has not trained yet (no checkpoint, no evaluation
+after step 0) takes a new config: a failed start never blocks the next one.
 """
 import argparse
 import os
@@ -15,6 +18,13 @@ from spiral_tf import cli
 LIBRARY_OUTPUT = cli.LibraryOutput().capture() if __name__ == "__main__" else None
 
 from spiral_tf import config as config_lib  # noqa: E402  pylint: disable=g-import-not-at-top
+
+
+def recorded_config(folder):
+  """The folder's config.json with today's defaults filled in, or None for a new folder."""
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  previous = folder.recorded_config()
+  return None if previous is None else builder.config_dict(config_lib.from_dict(previous))
 
 
 def main(argv=None):
@@ -36,19 +46,33 @@ def main(argv=None):
   from spiral_tf.training import actor_pool  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import run_folder  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import weights  # pylint: disable=g-import-not-at-top
   print(f"training {cfg.name!r} ({args.profile}) into {run_dir}", flush=True)
   try:
-    folder = builder.prepare_run_dir(cfg, run_dir, allow_config_change=args.override_config)
+    folder = run_folder.RunFolder(run_dir)
+    folder.lock()
     if LIBRARY_OUTPUT is not None:
       LIBRARY_OUTPUT.to_log(folder.log_path)
+    # We hold the lock, so a weight store of this folder's name is a dead run's.
+    weights.remove_stale(folder.shared_memory_name)
 
     def log(message):
       print(message, flush=True)
       if LIBRARY_OUTPUT is not None:  # stderr is the run's log now
         print(message, file=sys.stderr, flush=True)
 
+    # Every check (the config against the folder's, the folder's subfolders,
+    # the data and the networks in build_trainer, the checkpoints in restore)
+    # comes before config.json is written: a failed start leaves the folder as
+    # it was, and a corrected command is never refused because of it.
+    config = builder.config_dict(cfg)
+    previous = recorded_config(folder)
+    folder.check_config(config, previous, allow_change=args.override_config)
+    folder.check_writable()
     trainer = builder.build_trainer(cfg, run_dir, log=log)
     trainer.restore(restart=args.restart)
+    folder.write_config(config)
     result = trainer.run()
   except (checkpointing.CheckpointError, actor_pool.ActorsFailedError) as e:
     raise cli.UserError(str(e)) from e

@@ -14,6 +14,20 @@ import tensorflow as tf
 from spiral_tf.agents import acting
 
 
+def fold_seed(seed, index) -> tf.Tensor:
+  """A new int32 [2] seed from a [2] ``seed`` and an int ``index``: a hash, not a counter.
+
+  Counter seeds collide: with [s, call + 1 + t], call c+1's step t reused call
+  c's step t+1, so consecutive calls sampled shifted copies of each other.
+  Folding hashes the parent seed, so fold_seed(fold_seed(s, call), step)
+  differs for every (call, step).
+  """
+  seed = tf.cast(tf.reshape(seed, [2]), tf.int32)
+  # Philox, not 'auto_select': the same seeds on a CPU, a GPU and under XLA
+  # (auto_select gave another seed inside a jit-compiled function).
+  return tf.random.experimental.stateless_fold_in(seed, tf.cast(index, tf.int32), alg="philox")
+
+
 class Episode(NamedTuple):
   """One batch of episodes played in the graph."""
   output: acting.ActorOutput  # batch-major [B, T, ...], as actors send it
@@ -50,7 +64,8 @@ class GraphEpisode:
       targets: [B, S, S, C] images in [0, 1] for a conditional policy, else None.
       noise: [B, noise_dim] for an unconditional policy, else None.
       seed: [2] ints: the renderer's random sequence and, when sampling
-        without ``gumbel``, the policy's.
+        without ``gumbel``, the policy's (``fold_seed(seed, t)`` at step t).
+        Give every call its own seed, e.g. ``fold_seed(run_seed, call)``.
       greedy: most likely value at every head instead of sampling.
       gumbel: optional {component: [T, B, n]} Gumbel noise; sampling is then
         argmax(logits + noise), deterministic given its inputs.
@@ -81,7 +96,7 @@ class GraphEpisode:
         obs["target"] = tf.cast(targets, tf.float32)
       for key, value in obs.items():
         observations[key].append(value)
-      step_seed = tf.stack([seed[0], seed[1] + 1 + t])  # the policy's; the renderer keys on t itself
+      step_seed = fold_seed(seed, t)  # the policy's; the renderer keys on t itself
       out, state = policy.step(obs, state, noise, greedy=greedy, seed=None if greedy else step_seed,
                                gumbel=None if gumbel is None else {c: g[t] for c, g in gumbel.items()})
       mask = rules.masks(out.actions)                                       # [B, K]

@@ -1,7 +1,9 @@
 """Any folder of PNG/JPEG images, searched recursively.
 
 Images are cropped to their centred square (never stretched), transparent
-pixels become white, then they are resized to the canvas.
+pixels become white, then they are resized to the canvas. 16-bit greyscale
+is scaled to 8 bits; an image beyond ``images.MAX_IMAGE_PIXELS`` (8192 x
+8192) is a DataError naming it.
 
 Split rule: by ``hash_bucket`` of the path relative to the folder (with
 ``/`` separators): buckets 0-89 'train', 90-99 'test'. A file keeps its
@@ -58,6 +60,9 @@ def load(path: str, split: str = "train", size: int = 64,
     for f in files:
       images_lib.open_image(f, f).close()
       images_lib.check_complete(f)
-  return images_lib.decoded_dataset(files, files, "RGB").map(
+  # Large images are decoded reduced (OVERSAMPLE pixels a canvas pixel): an
+  # 8000-pixel photo need not become 200 MB of pixels for a 64-pixel target.
+  return images_lib.decoded_dataset(files, files, "RGB",
+                                    min_side=images_lib.OVERSAMPLE * size).map(
       lambda image: images_lib.to_canvas(image, size, channels),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -6,8 +6,10 @@ ink), so a target can be compared with a canvas without further work.
 """
 import hashlib
 import io
+import math
 import os
 from typing import Callable, Optional, Sequence, Tuple, Union
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -15,6 +17,19 @@ import tensorflow as tf
 
 # Extensions of the image files the folder and CelebA loaders pick up.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# The largest image read, in pixels (8192 x 8192, 67 megapixels): a bigger
+# one is refused with an error naming it. Its pixels alone would take
+# gigabytes for a canvas of 64, and PIL refuses twice its own limit (89
+# megapixels) as a possible decompression bomb.
+MAX_IMAGE_PIXELS = 8192 * 8192
+MAX_IMAGE_SIDE = 8192  # MAX_IMAGE_PIXELS as a square, for messages
+# A large source is decoded reduced to no less than this many pixels per
+# canvas pixel (see read_8bit); the antialiased resize does the rest, so the
+# target hardly differs from a full-size decode (a box filter, then another).
+OVERSAMPLE = 4
+# 16-bit greyscale modes of PIL (PNGs with 16 bits a sample); 'I' holds the
+# same 0..65535 values when PIL widens them.
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 # Buckets of ``hash_bucket``: percentages, so split rules read as fractions.
 NUM_BUCKETS = 100
 
@@ -47,15 +62,87 @@ def hash_bucket(name: str) -> int:
   return int(hashlib.md5(name.encode("utf-8")).hexdigest()[:8], 16) % NUM_BUCKETS
 
 
+def too_large(name: str, size: Optional[Tuple[int, int]] = None) -> "DataError":
+  """The DataError for an image beyond MAX_IMAGE_PIXELS (``size``: its width and height)."""
+  what = f"{size[0]}x{size[1]} pixels" if size else "too many pixels"
+  return DataError(f"{name}: {what}, larger than the {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} "
+                   f"({MAX_IMAGE_PIXELS / 1e6:.0f} megapixels) an image may have here; scale "
+                   "it down first (a canvas is 64 pixels, 2048 a side is plenty)")
+
+
+def check_size(image: Image.Image, name: str):
+  """DataError naming ``name`` when an opened image has more than MAX_IMAGE_PIXELS pixels."""
+  if image.width * image.height > MAX_IMAGE_PIXELS:
+    raise too_large(name, image.size)
+
+
+def open_pil(source) -> Image.Image:
+  """``Image.open`` without PIL's DecompressionBombWarning: check_size refuses those images.
+
+  (The warning would only precede our error. catch_warnings is not thread
+  safe; a race can at worst leave this one "ignore" filter in place.)
+  """
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    return Image.open(source)
+
+
 def open_image(source: Union[str, bytes], name: str) -> Image.Image:
-  """Opens (reads the header of) an image file or bytes; DataError naming ``name`` if it is none."""
+  """Opens (reads the header of) an image file or bytes; DataError naming ``name`` if it is none.
+
+  An image beyond MAX_IMAGE_PIXELS is refused here, before it is decoded.
+  """
   try:
-    return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    image = open_pil(io.BytesIO(source) if isinstance(source, bytes) else source)
   except FileNotFoundError as e:
     raise DataError(f"{name}: file not found") from e
+  except Image.DecompressionBombError as e:  # PIL's own refusal, far above ours
+    raise too_large(name) from e
   except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError.
     raise DataError(f"{name}: not a readable image ({e}); expected a PNG or JPEG file: "
                     "replace or remove it") from e
+  try:
+    check_size(image, name)
+  except DataError:
+    image.close()
+    raise
+  return image
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+  """16-bit greyscale scaled to 8 bits ('L'; PIL's convert would clip at 255: all white)."""
+  if image.mode not in _SIXTEEN_BIT_MODES:
+    return image
+  values = np.asarray(image).astype(np.float64)
+  grey = np.clip(np.round(values / 257.0), 0, 255).astype(np.uint8)
+  transparent = image.info.get("transparency")
+  if isinstance(transparent, int):  # a tRNS grey value: those pixels are paper
+    grey[values == transparent] = 255
+  return Image.fromarray(grey, "L")
+
+
+def read_8bit(image: Image.Image, min_side: Optional[int] = None) -> Image.Image:
+  """Decodes an opened image to 8-bit 'L' or 'RGB', transparency composited over white.
+
+  With ``min_side``, a large image is reduced while its shorter side stays at
+  least ``min_side`` pixels: a JPEG is decoded at a smaller scale (PIL's
+  ``draft``: its full-size pixels never exist), any other image is decoded
+  and then box-reduced by an integer factor (PIL's ``reduce``). 16-bit
+  greyscale is scaled to 8 bits. Raises what PIL raises for a damaged file
+  (OSError, SyntaxError, ValueError): callers name the file.
+  """
+  if min_side and image.format == "JPEG" and min(image.size) >= 2 * min_side:
+    scale = min(image.size) / min_side
+    image.draft(image.mode, (math.ceil(image.width / scale), math.ceil(image.height / scale)))
+  image.load()
+  image = _to_8bit(image)
+  if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+    rgba = image.convert("RGBA")
+    image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+  if image.mode not in ("L", "RGB"):
+    image = image.convert("RGB")
+  factor = min(image.size) // min_side if min_side else 1
+  return image.reduce(factor) if factor >= 2 else image
 
 
 def check_decodable(sources: Sequence[Union[str, bytes]], names: Sequence[str]):
@@ -103,32 +190,36 @@ def center_square(width: int, height: int) -> Box:
 
 
 def decode(source: Union[str, bytes], name: str, mode: str,
-           crop: Optional[Callable[[int, int], Box]] = None) -> np.ndarray:
+           crop: Optional[Callable[[int, int], Box]] = None,
+           min_side: Optional[int] = None) -> np.ndarray:
   """Decodes an image to uint8 ``[h, w, 1 or 3]`` ('L' or 'RGB' ``mode``).
 
   Transparent pixels are composited over white, the canvas background.
   ``crop(width, height)`` gives the box to keep (default: the centred square).
+  ``min_side``: decode reduced while the shorter side keeps this many pixels
+  (read_8bit); only with the default crop, which scales with the image.
   """
   image = open_image(source, name)
   try:
-    image.load()
+    image = read_8bit(image, min_side if crop is None else None)
   except (OSError, SyntaxError, ValueError) as e:
     raise DataError(f"{name}: truncated or corrupt image ({e})") from e
-  if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-    rgba = image.convert("RGBA")
-    image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
   image = image.crop((crop or center_square)(*image.size)).convert(mode)
   array = np.asarray(image, np.uint8)
   return array[..., None] if array.ndim == 2 else array
 
 
 def decoded_dataset(sources: Sequence[Union[str, bytes]], names: Sequence[str], mode: str,
-                    crop: Optional[Callable[[int, int], Box]] = None) -> tf.data.Dataset:
-  """A dataset of uint8 ``[h, w, c]`` images decoded (in parallel, in order) from files or bytes."""
+                    crop: Optional[Callable[[int, int], Box]] = None,
+                    min_side: Optional[int] = None) -> tf.data.Dataset:
+  """A dataset of uint8 ``[h, w, c]`` images decoded (in parallel, in order) from files or bytes.
+
+  ``min_side``: see decode.
+  """
   channels = 1 if mode == "L" else 3
 
   def decode_index(i):
-    return decode(sources[int(i)], names[int(i)], mode, crop)
+    return decode(sources[int(i)], names[int(i)], mode, crop, min_side)
 
   def load(i):
     image = tf.numpy_function(decode_index, [i], tf.uint8, stateful=False)

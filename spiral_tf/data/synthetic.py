@@ -12,7 +12,7 @@ Split rule: by position, the first 90% of the images are 'train', the last
 """
 import dataclasses
 import functools
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -154,8 +154,3 @@ def load(path: Optional[str] = None, split: str = "train", size: int = 64,
     return (image, i) if with_index else image
 
   return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
-def programs_of(data: SyntheticData, split: str) -> List[Program]:
-  """The programs of ``split``, in dataset order."""
-  return [data.programs[i] for i in data.indices(split)]

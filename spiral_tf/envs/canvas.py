@@ -36,7 +36,7 @@ class Canvas:
     self.size = int(size)
     self.background = np.asarray(background, np.float32).reshape(3)
     with open(brushes.find_brush(brush), "rb") as f:
-      self._brush_json = f.read()
+      self.brush_json = f.read()
     self._rect = self._ffi.new("MyPaintRectangle *")
     self._setting = {name: self._lib.mypaint_brush_setting_from_cname(name.encode())
                      for name in ("radius_logarithmic", "color_h", "color_s", "color_v")}
@@ -73,7 +73,7 @@ class Canvas:
     if self._brush is not None:
       self._lib.mypaint_brush_unref(self._brush)
     self._brush = self._lib.mypaint_brush_new()
-    if not self._lib.mypaint_brush_from_string(self._brush, self._brush_json):
+    if not self._lib.mypaint_brush_from_string(self._brush, self.brush_json):
       raise ValueError("libmypaint could not parse the brush file")
     self.position = (0.0, 0.0)
     self.pressure = 0.0

@@ -1,7 +1,7 @@
 """The SPIRAL painting environment: a tf-agents PyEnvironment over libmypaint.
 
 One action = (flag, end, control, size, pressure, red, green, blue), sampled
-in that order by the agent (paper section 4.2, DESIGN.md). ``flag`` 0 moves
+in that order by the agent (paper section 4.2, docs/design.md). ``flag`` 0 moves
 the brush to ``end`` without painting; 1 paints a quadratic Bézier from the
 current point through ``control`` to ``end``. Spatial components are flat
 indices on a ``grid x grid`` lattice; a cell (row, col) is the canvas point
@@ -14,23 +14,18 @@ of the previous action mattered, and their values; zeros at the start),
 except at the last step, where ``final_reward_fn(canvas, target)`` is used if
 given: SPIRAL's rewards come from the learner's critic, not the renderer.
 """
-import collections
 from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 from spiral_tf.envs import brushes
 from spiral_tf.envs import canvas as canvas_lib
+from spiral_tf.envs import libmypaint_actions
 from spiral_tf.envs import program_env
 from spiral_tf.envs import specs
-
-MOVE, PAINT = 0, 1
-SPATIAL_COMPONENTS = ("end", "control")
-# After a move only the end point and the flag matter.
-MOVE_COMPONENTS = ("flag", "end")
-PRESSURE_LEVELS = 10
-COLOR_BINS = 20
-# Brush sizes (radii in pixels) of the released agents.
-BRUSH_SIZES = (1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
+# The action space's facts are declared in libmypaint_actions (the TF renderer
+# reads them too) and re-exported here, where callers have always found them.
+from spiral_tf.envs.libmypaint_actions import (  # noqa: F401  pylint: disable=g-importing-member
+    BRUSH_SIZES, COLOR_BINS, MOVE, MOVE_COMPONENTS, PAINT, PRESSURE_LEVELS, SPATIAL_COMPONENTS)
 
 
 class LibMyPaintEnv(program_env.ProgramEnvironment):
@@ -66,10 +61,7 @@ class LibMyPaintEnv(program_env.ProgramEnvironment):
       conditional: add ``target`` to observations; defaults to ``targets is not None``.
       final_reward_fn: optional reward at the last step, from (canvas, target).
     """
-    self.canvas_size = specs.whole_number("canvas_size", canvas_size, 2)
-    self.grid_size = specs.whole_number("grid_size", grid_size, 2)
-    if self.grid_size > self.canvas_size:
-      raise ValueError(f"grid_size must be in [2, canvas_size={canvas_size}], got {grid_size}")
+    self.canvas_size, self.grid_size = libmypaint_actions.canvas_and_grid(canvas_size, grid_size)
     self.brush_sizes = specs.positive_reals("brush_sizes", brush_sizes)  # radii in pixels
     if not isinstance(brush, str):
       raise ValueError(f"brush must be a brush name or a .myb path, got {brush!r}")
@@ -79,19 +71,20 @@ class LibMyPaintEnv(program_env.ProgramEnvironment):
     self.use_pressure = bool(use_pressure)
     self.fixed_pressure = float(fixed_pressure)
     self.channels = 3 if self.use_color else 1
-    counts = collections.OrderedDict(flag=2, end=grid_size ** 2, control=grid_size ** 2,
-                                     size=len(self.brush_sizes))
-    if self.use_pressure:
-      counts["pressure"] = PRESSURE_LEVELS
-    if self.use_color:
-      counts.update(red=COLOR_BINS, green=COLOR_BINS, blue=COLOR_BINS)
+    self.background = libmypaint_actions.background_rgb(background)  # RGB in [0, 1]
+    counts = libmypaint_actions.action_counts(self.grid_size, len(self.brush_sizes),
+                                              self.use_pressure, self.use_color)
     super().__init__(counts, "flag", {MOVE: MOVE_COMPONENTS},
                      (self.canvas_size, self.canvas_size, self.channels), episode_length,
                      targets, conditional, final_reward_fn,
                      spatial_components=SPATIAL_COMPONENTS, draws_strokes=True)
-    self._canvas = canvas_lib.Canvas(self.canvas_size, brush, _background_rgb(background))
-    self._pressures = np.linspace(0.1, 1.0, PRESSURE_LEVELS)
-    self._colors = np.linspace(0.0, 1.0, COLOR_BINS)
+    self.brush = brush
+    self._canvas = canvas_lib.Canvas(self.canvas_size, brush, self.background)
+
+  @property
+  def brush_json(self) -> bytes:
+    """The .myb file the canvas paints with, as loaded (what the TF renderer models)."""
+    return self._canvas.brush_json
 
   def _clear(self):
     self._canvas.reset()
@@ -104,10 +97,12 @@ class LibMyPaintEnv(program_env.ProgramEnvironment):
       return
     control = specs.grid_to_canvas(act["control"], self.grid_size, self.canvas_size)
     if self.use_color:
-      rgb = (self._colors[act["red"]], self._colors[act["green"]], self._colors[act["blue"]])
+      colors = libmypaint_actions.COLORS
+      rgb = (colors[act["red"]], colors[act["green"]], colors[act["blue"]])
     else:
       rgb = (0.0, 0.0, 0.0)
-    pressure = self._pressures[act["pressure"]] if self.use_pressure else self.fixed_pressure
+    pressure = (libmypaint_actions.PRESSURES[act["pressure"]] if self.use_pressure
+                else self.fixed_pressure)
     self._canvas.set_brush(self.brush_sizes[act["size"]], rgb)
     self._canvas.bezier_to(control, end, pressure)
 
@@ -122,19 +117,6 @@ class LibMyPaintEnv(program_env.ProgramEnvironment):
 
   def close(self):
     self._canvas.close()
-
-
-def _background_rgb(background):
-  named = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
-  if isinstance(background, str):
-    if background not in named:
-      raise ValueError(f"background {background!r} is not one of {sorted(named)} "
-                       "or an RGB triple")
-    return named[background]
-  rgb = tuple(float(v) for v in background)
-  if len(rgb) != 3 or min(rgb) < 0 or max(rgb) > 1:
-    raise ValueError(f"background must be an RGB triple in [0, 1], got {background!r}")
-  return rgb
 
 
 def random_action(env: LibMyPaintEnv, rng: np.random.Generator,

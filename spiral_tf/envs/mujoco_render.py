@@ -253,12 +253,6 @@ class SceneRenderer:
     self.model.geom_pos[g] = pos
     self.model.geom_rgba[g] = rgba
 
-  def hide(self, slot: int):
-    """Hides ``slot`` (alpha 0, parked inside the platform)."""
-    g = self.first_slot_geom + slot
-    self.model.geom_rgba[g, 3] = 0.0
-    self.model.geom_pos[g] = _PARK
-
   def clear(self):
     """Hides every slot."""
     g = slice(self.first_slot_geom, self.first_slot_geom + self.num_slots)

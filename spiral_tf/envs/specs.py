@@ -44,37 +44,70 @@ def discrete_spec(name: str, num_values: int):
   return array_spec.BoundedArraySpec((), np.int32, 0, num_values - 1, name=name)
 
 
-def validate_action(action: Mapping, ranges: Mapping[str, int]) -> dict:
-  """Checks every component of ``action`` against ``ranges`` (name -> count).
-
-  Returns the action as a dict of Python ints. Raises InvalidActionError
-  naming the component and its valid range.
-  """
+def check_components(action, ranges: Mapping[str, int]):
+  """InvalidActionError unless ``action`` is a mapping with exactly the components of ``ranges``."""
   if not isinstance(action, Mapping):
     raise InvalidActionError(
         f"an action must be a dict with components {list(ranges)}, got "
         f"{type(action).__name__}")
-  out = {}
   for name, count in ranges.items():
     if name not in action:
       raise InvalidActionError(
           f"action component {name!r} is missing; it must be an integer in "
           f"[0, {count - 1}] (components: {list(ranges)})")
-    value = action[name]
-    try:
-      as_int = int(value)
-      ok = as_int == value and 0 <= as_int < count
-    except (TypeError, ValueError, OverflowError):  # None, 'a', nan; inf overflows
-      ok = False
-    if not ok:
-      raise InvalidActionError(
-          f"action component {name!r} = {value!r} is not valid; it must be "
-          f"an integer in [0, {count - 1}]")
-    out[name] = as_int
   unknown = set(action) - set(ranges)
   if unknown:
     raise InvalidActionError(
         f"unknown action component(s) {sorted(unknown)}; valid: {list(ranges)}")
+
+
+def _invalid(name: str, value, count: int) -> InvalidActionError:
+  return InvalidActionError(f"action component {name!r} = {value!r} is not valid; it must be "
+                            f"an integer in [0, {count - 1}]")
+
+
+def validate_action(action: Mapping, ranges: Mapping[str, int], batch_dims: int = 0) -> dict:
+  """Checks every component of ``action`` against ``ranges`` (name -> count).
+
+  ``batch_dims`` 0: one action (the environments), returned as a dict of
+  Python ints; a whole float (2.0) counts as an integer. ``batch_dims`` n > 0:
+  a batch of actions (the TF renderer), every component an integer array of
+  n dimensions, all of one shape, returned as NumPy arrays. Raises
+  InvalidActionError naming the component, its value and its valid range.
+  """
+  check_components(action, ranges)
+  out = {}
+  shape = None
+  for name, count in ranges.items():
+    value = action[name]
+    if batch_dims == 0:
+      try:
+        as_int = int(value)
+        ok = as_int == value and 0 <= as_int < count
+      except (TypeError, ValueError, OverflowError):  # None, 'a', nan; inf overflows
+        ok = False
+      if not ok:
+        raise _invalid(name, value, count)
+      out[name] = as_int
+      continue
+    array = np.asarray(value)
+    if array.ndim != batch_dims:
+      raise InvalidActionError(
+          f"action component {name!r} has shape {array.shape}; expected {batch_dims} "
+          "dimension(s)")
+    if array.size and (not np.issubdtype(array.dtype, np.integer)
+                       or array.min() < 0 or array.max() >= count):
+      bad = array.dtype  # not numbers at all, or whole floats
+      if np.issubdtype(array.dtype, np.number):
+        wrong = (array < 0) | (array >= count) | (array != np.floor(array))
+        if wrong.any():
+          bad = array.flat[np.flatnonzero(wrong)[0]].item()
+      raise _invalid(name, bad, count)
+    if shape is not None and array.shape != shape:
+      raise InvalidActionError(
+          f"action component {name!r} has shape {array.shape}; the others have {shape}")
+    shape = array.shape
+    out[name] = array
   return out
 
 

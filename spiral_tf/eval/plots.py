@@ -3,6 +3,11 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+# Legend labels of metrics.json's reference levels (eval/reconstruction.py
+# names them); a run folder written before they had these keys used the
+# labels as keys, which label themselves.
+LEVEL_LABELS = {"blank_l2": "blank canvas", "random_policy_l2": "random policy"}
+
 
 def image_grid(rows: Sequence[np.ndarray], pad: int = 2, scale: int = 2) -> np.ndarray:
   """Stacks rows of images [N, H, W, C] into one RGB picture (white padding)."""
@@ -44,7 +49,8 @@ def learning_curves(history: List[Dict[str, float]], levels: Dict[str, Optional[
   styles = iter(["--", ":", "-."])
   for name, value in levels.items():
     if value is not None:
-      ax.axhline(value, linestyle=next(styles, "--"), color="gray", label=name)
+      ax.axhline(value, linestyle=next(styles, "--"), color="gray",
+                 label=LEVEL_LABELS.get(name, name))
   ax.set_xlabel("agent steps (frames)")
   ax.set_ylabel("mean l2 to target")
   ax.set_title(title)

@@ -1,5 +1,16 @@
-"""Held-out evaluation of a painting policy: l2 to targets, against blank and random."""
-from typing import Dict, List, Optional
+"""Held-out evaluation of a painting policy: l2 to targets, against blank and random.
+
+Its numbers have one name each, the same in a history point of a run's
+``metrics.json``, in ``eval.json`` (tools/evaluate.py) and in the TensorBoard
+summaries (``eval/<name>``); ``reference_levels`` and ``heldout_metrics``
+are where they are computed and named:
+* ``eval_l2``: mean l2 of the policy's canvases to the held-out targets;
+* ``eval_l2_vs_blank``: ``eval_l2`` over ``blank_l2`` (1 = no better than blank);
+* ``blank_l2``, ``random_policy_l2``: the levels to beat, the blank canvas'
+  l2 and the environment's random programs' l2 to the same targets;
+* ``strokes_per_image``: steps per canvas that painted (or acted).
+"""
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -152,6 +163,31 @@ def random_policy_l2(make_env, targets: np.ndarray, seed: int = 0) -> float:
     total.append(l2_per_image(step.observation["canvas"][None], target[None])[0])
   env.close()
   return float(np.mean(total))
+
+
+def reference_levels(make_env, targets: np.ndarray, seed: int = 0) -> Dict[str, float]:
+  """The levels a policy must beat on ``targets``: ``blank_l2`` and ``random_policy_l2``."""
+  return {"blank_l2": blank_l2(targets, blank_canvas(make_env)),
+          "random_policy_l2": random_policy_l2(make_env, targets, seed=seed)}
+
+
+def strokes_per_image(rules, programs: List[List[dict]]) -> float:
+  """Mean number of steps per program that painted (or acted): ``rules`` is env.action_rules."""
+  return float(np.mean(rules.strokes_per_program(programs)))
+
+
+def heldout_metrics(out: Mapping[str, object], rules,
+                    levels: Mapping[str, float]) -> Dict[str, Optional[float]]:
+  """The numbers of one evaluation (``Evaluator.run``'s output), named as the module says.
+
+  ``eval_l2`` is None without targets; ``eval_l2_vs_blank`` is there only
+  when both ``eval_l2`` and ``levels["blank_l2"]`` are.
+  """
+  metrics = {"eval_l2": out.get("l2")}
+  if metrics["eval_l2"] is not None and levels.get("blank_l2"):
+    metrics["eval_l2_vs_blank"] = metrics["eval_l2"] / levels["blank_l2"]
+  metrics["strokes_per_image"] = strokes_per_image(rules, out["programs"])
+  return metrics
 
 
 def stroke_order_image(program: List[dict], make_color_env) -> np.ndarray:

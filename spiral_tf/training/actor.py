@@ -15,11 +15,18 @@ import time
 import traceback
 from typing import Callable, Iterator, NamedTuple, Optional
 
+import PIL
+from PIL import Image
+
 from spiral_tf.data.images import DataError
 
 # What an actor reports before it exits: a crash is restarted, a data error is
 # fatal at once (it would recur on every restart).
 CRASH, DATA_ERROR = "crash", "data"
+# The errors that are the data's, by type: the loaders' own (MujocoScenesDataError
+# is one), and PIL's for an image it cannot identify or will not decode. Never
+# by words in the text: the heads' layers are named '*_decoder'.
+DATA_ERROR_TYPES = (DataError, PIL.UnidentifiedImageError, Image.DecompressionBombError)
 
 
 class ActorError(NamedTuple):
@@ -47,7 +54,8 @@ def actor_seed(spec: ActorSpec, actor_id: int, restarts: int) -> int:
 def build(spec: ActorSpec, seed: int):
   """(batched env, policy) of one actor, built inside its process."""
   from spiral_tf.envs import program_env  # pylint: disable=g-import-not-at-top
-  targets = spec.make_targets(seed) if spec.make_targets is not None else None
+  targets = (pipeline_failures_as_data_errors(spec.make_targets(seed))
+             if spec.make_targets is not None else None)
   envs = [spec.make_env(targets) for _ in range(spec.envs_per_actor)]
   env = program_env.batched(envs)
   return env, spec.make_policy(envs[0])
@@ -86,7 +94,7 @@ def run_actor_process(actor_id: int, restarts: int, spec: ActorSpec, weight_stor
       except (BrokenPipeError, EOFError, OSError):  # the learner closed our pipe: stop
         os._exit(0)  # pylint: disable=protected-access
   except BaseException as e:  # pylint: disable=broad-except
-    kind = DATA_ERROR if _caused_by_data(e) else CRASH
+    kind = error_kind(e)
     try:
       connection.send(ActorError(kind, f"actor {actor_id}: {traceback.format_exc()}"))
     except (BrokenPipeError, EOFError, OSError):
@@ -96,15 +104,31 @@ def run_actor_process(actor_id: int, restarts: int, spec: ActorSpec, weight_stor
     os._exit(1)  # pylint: disable=protected-access
 
 
-def _caused_by_data(error: BaseException) -> bool:
-  """Whether an error came from the data: a DataError in its chain, or a failed decode."""
+def pipeline_failures_as_data_errors(targets: Iterator) -> Iterator:
+  """``targets``, a tf.data stream, whose failures raise DataError.
+
+  An error inside a tf.data pipeline (a DataError in a numpy_function, a
+  failed decode op) reaches the iterating process as TensorFlow's OpError,
+  whatever its cause; coming from the target stream is what makes it the data's.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (in the actor process)
+  targets = iter(targets)
+  while True:
+    try:
+      target = next(targets)
+    except StopIteration:
+      return
+    except tf.errors.OpError as e:
+      raise DataError(f"the training images' pipeline failed: {e.message}") from e
+    yield target
+
+
+def error_kind(error: BaseException) -> str:
+  """DATA_ERROR if one of DATA_ERROR_TYPES is in ``error``'s chain of causes, else CRASH."""
   seen = set()
   while error is not None and id(error) not in seen:
     seen.add(id(error))
-    text = str(error)
-    # Errors inside a tf.data pipeline reach us re-raised by TensorFlow,
-    # with the original error's name and message in the text.
-    if isinstance(error, DataError) or "DataError" in text or "decode" in text.lower():
-      return True
+    if isinstance(error, DATA_ERROR_TYPES):
+      return DATA_ERROR
     error = error.__cause__ or error.__context__
-  return False
+  return CRASH

@@ -21,6 +21,17 @@ class CheckpointError(RuntimeError):
   """Checkpoints exist but none can be restored."""
 
 
+class CheckpointMismatchError(CheckpointError):
+  """The checkpoints are whole but hold other variables or shapes than the networks built."""
+
+
+# What TensorFlow raises for a readable checkpoint that does not fit: a
+# variable of another shape (ValueError), or objects the checkpoint lacks
+# (AssertionError from assert_existing_objects_matched). A damaged file is
+# an OpError (DataLossError, NotFoundError) instead.
+_MISMATCH = (ValueError, AssertionError)
+
+
 def checkpoint_paths(directory: str) -> List[str]:
   """The checkpoint prefixes on disk, newest (highest number) first."""
   if not os.path.isdir(directory):
@@ -52,7 +63,7 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, partial: boo
   if not paths:
     return None
   indexed = _indexed_latest(directory)
-  errors = []
+  errors, mismatches = [], 0
   for path in paths:
     try:
       status = checkpoint.restore(path)
@@ -62,6 +73,7 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, partial: boo
         status.assert_existing_objects_matched()
     except Exception as e:  # pylint: disable=broad-except
       errors.append(f"{os.path.basename(path)}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+      mismatches += isinstance(e, _MISMATCH)
       continue
     if errors or indexed != path:
       reason = "; ".join(errors) if errors else "the checkpoint index was missing or damaged"
@@ -69,6 +81,11 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, partial: boo
       tf.compat.v1.train.update_checkpoint_state(directory, path,
                                        all_model_checkpoint_paths=list(reversed(paths)))
     return path
+  if mismatches == len(errors):
+    raise CheckpointMismatchError(
+        f"the checkpoints in {directory} do not fit the networks of this config "
+        f"({errors[0]}): they were trained with another config. Resume with the config they "
+        "were trained with (the folder's config.json), or train the new one in another --run-dir")
   raise CheckpointError(
       f"no checkpoint in {directory} could be restored ({'; '.join(errors)}). They are corrupt "
       "or were written by a different config: start a new run folder, or remove the damaged "

@@ -19,6 +19,10 @@ from spiral_tf.agents import acting
 from spiral_tf.agents import graph_episode
 
 
+# What the noise's seed folds into a call's seed: not a step index (0 .. T - 1).
+NOISE_INDEX = -1
+
+
 class _Version:
   """What the trainer publishes to: here only the learner step, for ``policy_version``."""
 
@@ -58,11 +62,16 @@ class GraphActorPool:
     self._play = tf.function(self._play_fn, jit_compile=bool(jit_compile), autograph=False)
     self._jit = bool(jit_compile)
 
+  def call_seed(self, call: int) -> tf.Tensor:
+    """The [2] seed of the ``call``-th batch of episodes; its steps fold in their index."""
+    return graph_episode.fold_seed([self._seed, 0], call)
+
   def _play_fn(self, targets, seed, version):
     policy = self.episode.policy
     noise = None
-    if policy.noise_dim:
-      noise = tf.random.stateless_normal([self.batch_size, policy.noise_dim], seed + 7)
+    if policy.noise_dim:  # steps fold in 0 .. T - 1: -1 is the noise's alone
+      noise = tf.random.stateless_normal([self.batch_size, policy.noise_dim],
+                                         graph_episode.fold_seed(seed, NOISE_INDEX))
     played = self.episode.play(self.batch_size, targets=targets, noise=noise, seed=seed,
                                greedy=False, xla=self._jit, policy_version=version)
     return played.output
@@ -80,7 +89,7 @@ class GraphActorPool:
     """Batches of episodes as NumPy ActorOutputs, until ``close``."""
     while not self._stopped:
       self._calls += 1
-      seed = tf.constant([self._seed, self._calls], tf.int32)
+      seed = self.call_seed(self._calls)
       output = self._play(self._next_targets(), seed,
                           tf.constant(self.weight_store.step, tf.int64))
       yield tf.nest.map_structure(lambda x: x.numpy(), output)

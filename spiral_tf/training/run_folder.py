@@ -6,6 +6,9 @@ start time. The kernel drops the lock when its process dies, so a lock left
 by a ``kill -9`` never blocks. The folder's ``config.json`` must match the
 checkpoints in it: a resume with a changed config is refused (naming the
 keys) unless the caller allows it, and only then is ``config.json`` rewritten.
+A folder that has not trained (no checkpoint, and no evaluation beyond the
+untrained step-0 one) holds nothing a config could mismatch: it takes the new
+config, so a start that failed never blocks the corrected command.
 """
 import datetime
 import fcntl
@@ -16,6 +19,7 @@ import socket
 from typing import Dict, Iterable, List, Optional
 
 from spiral_tf import files
+from spiral_tf.training import checkpointing
 
 
 class RunFolderError(ValueError):
@@ -29,6 +33,28 @@ RESUMABLE_KEYS = frozenset({
     "train.checkpoint_every_minutes", "train.summary_every_steps", "train.max_actor_restarts",
     "train.num_actors", "train.envs_per_actor", "train.learner_threads", "train.actor_threads",
     "train.weight_sync_interval", "train.init_policy_from", "env.renderer"})
+
+
+# Subfolders a run writes into (checkpoints, TensorBoard summaries): checked
+# at start, so a folder that cannot take them fails before any training.
+OUTPUT_FOLDERS = ("checkpoints", "tb")
+
+
+def has_trained_history(metrics_path: str) -> bool:
+  """Whether ``metrics.json`` records an evaluation after training began.
+
+  The evaluation at learner update 0 is of the untrained policy; a run killed
+  before its first checkpoint leaves only that, and running again redoes it.
+  An unreadable file counts as a history: it is kept rather than overwritten.
+  """
+  if not os.path.exists(metrics_path):
+    return False
+  try:
+    with open(metrics_path) as f:
+      history = json.load(f).get("history") or []
+  except (OSError, ValueError, AttributeError):
+    return True
+  return any(not isinstance(point, dict) or point.get("step", 1) != 0 for point in history)
 
 
 def _flatten(values: dict, prefix: str = "") -> Dict[str, object]:
@@ -107,13 +133,42 @@ class RunFolder:
     with open(path) as f:
       return json.load(f)
 
-  def record_config(self, config: dict, previous: Optional[dict], allow_change: bool = False):
-    """Writes config.json, refusing a changed config on resume unless allowed."""
-    if previous is not None and not allow_change:
-      changed = config_differences(previous, config)
-      if changed:
-        raise RunFolderError(
-            f"run folder {self.path} was trained with another config ({'; '.join(changed)}). "
-            "Resume with the same config, pass --override-config to go on with the new one, "
-            "or choose another --run-dir")
+  def has_trained(self) -> bool:
+    """Whether the folder holds training: a checkpoint, or evaluations after step 0."""
+    return bool(checkpointing.checkpoint_paths(os.path.join(self.path, "checkpoints"))) or \
+        has_trained_history(os.path.join(self.path, "metrics.json"))
+
+  def check_config(self, config: dict, previous: Optional[dict], allow_change: bool = False):
+    """RunFolderError naming the keys when ``config`` differs from the one the folder trained.
+
+    Writes nothing. A folder that has not trained takes any config.
+    """
+    if previous is None or allow_change or not self.has_trained():
+      return
+    changed = config_differences(previous, config)
+    if changed:
+      raise RunFolderError(
+          f"run folder {self.path} was trained with another config ({'; '.join(changed)}). "
+          "Resume with the same config, pass --override-config to go on with the new one, "
+          "or choose another --run-dir")
+
+  def write_config(self, config: dict):
+    """Writes config.json (after check_config, and after the checkpoints restored into it)."""
     files.write_json(os.path.join(self.path, "config.json"), config)
+
+  def record_config(self, config: dict, previous: Optional[dict], allow_change: bool = False):
+    """check_config, then write_config."""
+    self.check_config(config, previous, allow_change)
+    self.write_config(config)
+
+  def check_writable(self):
+    """RunFolderError unless the run can write its OUTPUT_FOLDERS: now, not at the first save."""
+    for name in OUTPUT_FOLDERS:
+      path = os.path.join(self.path, name)
+      if os.path.exists(path) and not os.path.isdir(path):
+        raise RunFolderError(f"{path} is a file, not a folder: the run writes its {name} there; "
+                             "move the file away or choose another --run-dir")
+      where = path if os.path.isdir(path) else self.path
+      if not os.access(where, os.W_OK | os.X_OK):
+        raise RunFolderError(f"{where} is not writable, so the run could not save its {name}; "
+                             "make it writable (chmod u+w) or choose another --run-dir")
