@@ -115,6 +115,10 @@ class PolicyConfig(_KeywordSection):
   spatial_head: str = option("conv", one_of("conv", "dense"))
   decoder_channels: int = option(32, at_least(1))
   decoder_residual_blocks: int = option(8, at_least(0))
+  # Each action head reads its latent layer-normalised, so that no weight of
+  # an earlier head sets the temperature of the later ones (docs/design.md,
+  # "Stability"; on in the MNIST critic config).
+  heads_layer_norm: bool = False
   blind: bool = False
   # Where the unconditional agent's noise enters: 'torso' (the paper), 'core', 'heads'.
   noise_inputs: Tuple[str, ...] = option(("torso",), each(one_of("torso", "core", "heads")))
@@ -156,12 +160,12 @@ class TrainConfig:
   baseline_cost: float = option(0.5, at_least(0.0))
   entropy_cost: float = option(0.01, at_least(0.0))
   # Per-component overrides; the move/paint flag needs a larger bonus or the
-  # agent collapses to never painting (DESIGN.md, "the trap"). Component names
+  # agent collapses to never painting (docs/design.md, "The never-paint trap"). Component names
   # depend on the environment, so the builder checks them.
   entropy_costs: Dict[str, float] = option({"flag": 0.2}, each(at_least(0.0), nonempty=False))
   critic_learning_rate: float = option(1e-4, positive)
   critic_beta1: float = option(0.5, between(0.0, 0.999))
-  critic_updates_per_step: int = option(1, at_least(0))
+  critic_updates_per_step: int = option(1, at_least(1))
   # How the critic is trained: 'wgan_gp' (the paper: WGAN-GP with the
   # centering term) or 'non_saturating' (SPIRAL++: the non-saturating GAN
   # loss, usually with critic.spectral_norm).
@@ -202,6 +206,11 @@ class TrainConfig:
   # from step 0; the optimiser, critic and counters start fresh. The two
   # runs need the same policy.* and action space.
   init_policy_from: str = ""
+  # When an evaluation finds the greedy policy painting nothing after it has
+  # painted, put back the learners' state of the last evaluation at which it
+  # painted and go on with a new seed (training/collapse_guard.py); each
+  # restore is listed in metrics.json.
+  collapse_guard: bool = False
 
 
 @dataclasses.dataclass
@@ -291,8 +300,20 @@ def _deep_merge(into: Dict[str, Any], values: Dict[str, Any]) -> Dict[str, Any]:
   return into
 
 
+def _folder_given(path: str) -> ConfigError:
+  """The error for a folder given as the config: it names the JSON files it holds."""
+  names = sorted(n for n in os.listdir(path) if n.endswith(".json"))
+  if not names:
+    return ConfigError(f"config {path!r} is a folder and holds no .json file; give a config "
+                       "JSON file, e.g. configs/default.json")
+  shown = ", ".join(os.path.join(path, n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+  return ConfigError(f"config {path!r} is a folder; give one of its JSON files: {shown}")
+
+
 def load(path: str, profile: Optional[str] = "cpu", overrides: List[str] = ()) -> Config:
   """Reads a config file, applies a profile and ``section.key=value`` overrides."""
+  if os.path.isdir(path):
+    raise _folder_given(path)
   if not os.path.isfile(path):
     raise ConfigError(f"config file {path!r} does not exist; see configs/ for examples")
   try:
@@ -344,6 +365,12 @@ def _check_data_options(data: DataConfig):
     data.options[key] = checks.check_type(value, accepted[key], f"data.options.{key}")
 
 
+def _power_of_two_times(size: int, base: int) -> bool:
+  """Whether ``size`` is ``base`` times 1, 2, 4, 8, ..."""
+  factor = size // base if base > 0 else 0
+  return factor >= 1 and factor * base == size and not factor & (factor - 1)
+
+
 def validate(config: Config):
   """Checks every value's type and range, and the rules across sections."""
   checks.check_type(config.name, str, "name")
@@ -359,6 +386,16 @@ def validate(config: Config):
   if e.domain == "libmypaint" and e.grid_size > e.canvas_size:
     raise ConfigError(f"env.grid_size ({e.grid_size}) must be <= env.canvas_size "
                       f"({e.canvas_size}): a grid cell is at least one pixel")
+  p = config.policy
+  if not _power_of_two_times(e.canvas_size, p.encoder_output_size):
+    raise ConfigError(f"env.canvas_size ({e.canvas_size}) must be policy.encoder_output_size "
+                      f"({p.encoder_output_size}) times a power of two (the encoder halves it), "
+                      f"e.g. {p.encoder_output_size * 4}")
+  if e.domain == "libmypaint" and p.spatial_head == "conv" and not _power_of_two_times(
+      e.grid_size, 4):
+    raise ConfigError(f"env.grid_size ({e.grid_size}) must be 4 times a power of two for "
+                      "policy.spatial_head 'conv' (its decoder doubles a 4x4 map), or set "
+                      "policy.spatial_head 'dense'")
   if e.renderer == "tf" and e.domain != "libmypaint":
     raise ConfigError(f"env.renderer 'tf' paints strokes: it needs env.domain 'libmypaint', "
                       f"not {e.domain!r}")
@@ -375,3 +412,4 @@ def from_dict(values: Dict[str, Any]) -> Config:
   config = apply(Config(), values)
   validate(config)
   return config
+

@@ -86,6 +86,8 @@ def test_policy_section_is_a_keyword_dict_and_rejects_unknown_keys():
     ("train.eval_every_minutes=-1", r"train\.eval_every_minutes must be >= 0"),
     ("train.policy_learning_rate=0", r"train\.policy_learning_rate must be > 0"),
     ("train.strategy=gpu", r"train\.strategy must be 'default', 'mirrored' or 'cpu:N'"),
+    # 0 left the learner's critic terms unset: the run crashed once the replay filled.
+    ("train.critic_updates_per_step=0", r"train\.critic_updates_per_step must be >= 1, got 0"),
     ('train.entropy_costs={"flag": -1}', r"train\.entropy_costs values must each be >= 0"),
     ("env.brush_sizes=5", r"env\.brush_sizes must be a list, got 5"),
     ("env.brush_sizes=[NaN]", r"env\.brush_sizes\[0\] must be a finite number"),
@@ -103,6 +105,24 @@ def test_policy_section_is_a_keyword_dict_and_rejects_unknown_keys():
 def test_bad_config_values_are_config_errors_naming_the_key(override, message):
   with pytest.raises(config_lib.ConfigError, match=message):
     config_lib.load(DEFAULT, "cpu", [override])
+
+
+def test_sizes_the_networks_cannot_halve_are_config_errors_not_tracebacks():
+  with pytest.raises(config_lib.ConfigError, match=r"env\.canvas_size \(33\) must be "
+                                                   r"policy\.encoder_output_size \(8\) times"):
+    config_lib.load(DEFAULT, "cpu", ["env.canvas_size=33"])
+  with pytest.raises(config_lib.ConfigError, match=r"env\.grid_size \(12\) must be 4 times"):
+    config_lib.load(DEFAULT, "cpu", ["env.grid_size=12", "policy.spatial_head=conv"])
+  cfg = config_lib.load(DEFAULT, "cpu", ["env.grid_size=12", "policy.spatial_head=dense",
+                                         "env.canvas_size=64"])
+  assert (cfg.env.grid_size, cfg.env.canvas_size) == (12, 64)
+
+
+def test_the_mnist_critic_config_ships_the_stability_fix_in_both_profiles():
+  for profile in ("cpu", "paper"):
+    cfg = config_lib.load(os.path.join(REPO, "configs", "mnist_conditional.json"), profile)
+    assert cfg.policy.heads_layer_norm and cfg.train.policy_learning_rate <= 3e-4
+  assert not config_lib.load(DEFAULT, "cpu").policy.heads_layer_norm  # other configs unchanged
 
 
 def test_the_tf_renderer_is_for_the_painting_domain_only():
@@ -162,3 +182,17 @@ def test_an_override_of_one_option_keeps_the_other_options():
   assert cfg.train.entropy_costs == {"flag": 0.2, "end": 0.05}
   cfg = config_lib.load(DEFAULT, "cpu", ["data.name=mnist", "data.options.with_labels=true"])
   assert cfg.data.options == {"with_labels": True}, "a new data set starts from no options"
+
+
+def test_a_folder_given_as_the_config_is_named_a_folder_with_its_json_files(tmp_path):
+  with pytest.raises(config_lib.ConfigError) as empty:
+    config_lib.load(str(tmp_path), "cpu")
+  assert str(empty.value) == (f"config {str(tmp_path)!r} is a folder and holds no .json file; "
+                              "give a config JSON file, e.g. configs/default.json")
+  (tmp_path / "config.json").write_text("{}")  # a run folder's
+  (tmp_path / "notes.txt").write_text("")
+  with pytest.raises(config_lib.ConfigError) as run_folder:
+    config_lib.load(str(tmp_path), "cpu")
+  assert str(run_folder.value) == (f"config {str(tmp_path)!r} is a folder; give one of its JSON "
+                                   f"files: {tmp_path / 'config.json'}")
+  assert "does not exist" not in str(run_folder.value)

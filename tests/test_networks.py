@@ -1,5 +1,9 @@
 """Tests of the policy and critic networks (tiny sizes; the real ones run in benchmarks)."""
 import collections
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +15,7 @@ from tf_agents.specs import array_spec
 from spiral_tf import config as config_lib
 from spiral_tf.agents import critic as critic_lib
 from spiral_tf.agents import export as export_lib
+from spiral_tf.agents import layers as layers_lib
 from spiral_tf.agents import policy as policy_lib
 from spiral_tf.envs import action_rules
 from spiral_tf.envs import specs
@@ -121,6 +126,27 @@ def test_heads_run_in_spec_order_and_condition_on_earlier_components(spatial_hea
       np.testing.assert_array_equal(log_probs[earlier], base[earlier], err_msg=earlier)
     for later in policy.components[i + 1:]:  # sampled after: conditioned on it
       assert np.abs(log_probs[later] - base[later]).max() > 1e-7, (forced, later)
+
+
+@pytest.mark.parametrize("spatial_head", ["conv", "dense"])
+def test_with_heads_layer_norm_the_scale_of_the_latent_no_longer_sets_the_heads_temperature(
+    spatial_head):
+  # The collapse to never painting (RESULTS.md, Stability): the heads read a
+  # ReLU residual latent z whose scale swung 3-5x within a hundred updates,
+  # taking every spatial head from one stroke everywhere to uniform noise.
+  free = tiny_policy(spatial_head=spatial_head)._heads
+  normed = tiny_policy(spatial_head=spatial_head, heads_layer_norm=True)._heads
+  z = 4.0 * tf.nn.relu(tf.random.stateless_normal([6, free._z_dim], [3, 4]))  # LN eps aside
+  for comp in free.components:
+    bias = free._logits(comp, tf.zeros_like(z))
+    if spatial_head == "dense" or comp not in free.grid_sizes:  # a Dense layer: linear in z
+      np.testing.assert_allclose(free._logits(comp, 3.0 * z) - bias,
+                                 3.0 * (free._logits(comp, z) - bias), rtol=1e-4, atol=1e-4,
+                                 err_msg=f"{comp}: without the norm, 3z triples the logits")
+    else:  # the conv decoder: not linear, but the scale still moves the logits
+      assert np.abs(free._logits(comp, 3.0 * z) - free._logits(comp, z)).max() > 1e-2, comp
+    np.testing.assert_allclose(normed._logits(comp, 3.0 * z), normed._logits(comp, z),
+                               rtol=1e-4, atol=1e-4, err_msg=f"{comp}: with it, no change")
 
 
 @pytest.mark.parametrize("noise_inputs", [("torso",), ("torso", "core", "heads")])
@@ -243,12 +269,27 @@ def test_non_square_spatial_component_raises_naming_it():
     policy_lib.PolicyNetwork(observation_spec, action_spec, **TINY)
 
 
-def test_mujoco_like_spec_treats_location_as_spatial_smoke():
+def test_mujoco_like_spec_samples_location_from_a_16x16_map_and_embeds_it_as_coordinates():
   policy = tiny_policy(MUJOCO_COUNTS)
   assert policy.grid_sizes == {"location": 16}
   obs = random_observation(policy, np.random.default_rng(7), batch=8)
-  out, _ = policy.step(obs, policy.initial_state(8), policy.sample_noise(8))
-  assert out.actions["location"].numpy().max() < 256
+  noise, seed = policy.sample_noise(8, seed=[1, 1]), tf.constant([4, 2])
+  actions, logits, _, _ = policy.act(obs, policy.initial_state(8), noise, seed=seed)
+  assert logits["location"].shape == (8, 256)  # the conv head's 16x16 map, flattened
+  # The heads sample component i with the i-th seed of the step's split.
+  seeds = tf.random.experimental.stateless_split(seed, len(policy.components))
+  location_seed = seeds[policy.components.index("location")]
+  expected = tf.random.stateless_categorical(logits["location"], 1, location_seed,
+                                             dtype=tf.int32)[:, 0]
+  np.testing.assert_array_equal(actions["location"].numpy(), expected.numpy())
+  greedy, greedy_logits, _, _ = policy.act(obs, policy.initial_state(8), noise, greedy=True)
+  np.testing.assert_array_equal(greedy["location"].numpy(),
+                                np.argmax(greedy_logits["location"].numpy(), -1))
+  # A chosen location reaches the next head as its (row, col) in [-1, 1], row = index // 16.
+  step = 2.0 / 15.0
+  np.testing.assert_allclose(layers_lib.action_features(tf.constant([0, 17, 15, 255]), 256, 16),
+                             [[-1.0, -1.0], [-1.0 + step, -1.0 + step], [-1.0, 1.0], [1.0, 1.0]],
+                             atol=1e-6)
 
 
 def test_sampling_with_a_seed_is_reproducible():
@@ -260,22 +301,84 @@ def test_sampling_with_a_seed_is_reproducible():
   assert_nested_equal(*tf.nest.map_structure(np.asarray, runs))
 
 
-def test_step_and_unroll_trace_under_tf_function_and_mirrored_strategy_smoke():
-  strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-  with strategy.scope():
-    policy = tiny_policy()
-  obs = random_observation(policy, np.random.default_rng(9), batch=2)
-  noise = policy.sample_noise(2)
+# Run in a subprocess: TensorFlow splits the CPU into two logical devices only
+# before it initialises its devices, which this test process has long done.
+TWO_CPU_MIRRORED = """
+import json, sys
+import spiral_tf
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[1])
+import test_networks as t
 
-  @tf.function
-  def run(obs, noise):
-    out, state = policy.step(obs, policy.initial_state(2), noise)
-    obs_tb = tf.nest.map_structure(lambda x: tf.stack([x, x]), obs)
-    acts = tf.nest.map_structure(lambda x: tf.stack([x, x]), out.actions)
-    return policy.unroll(obs_tb, acts, state, noise).baseline
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+  policy = t.tiny_policy()
+single = t.tiny_policy()  # one device, the same weights
+single.set_weights(policy.get_weights())
+obs = t.random_observation(policy, np.random.default_rng(9), batch=4)
+noise = policy.sample_noise(4, seed=[1, 2])
 
-  result = strategy.run(run, args=(obs, noise))
-  assert strategy.experimental_local_results(result)[0].shape == (2, 2)
+
+def loss_and_grads(policy, obs, noise):
+  # Sum over the batch, so the halves' sums add up to the whole batch's.
+  batch = tf.shape(obs["step"])[0]
+  with tf.GradientTape() as tape:
+    out, state = policy.step(obs, policy.initial_state(batch), noise, greedy=True)
+    twice = lambda d: tf.nest.map_structure(lambda x: tf.stack([x, x]), d)
+    unrolled = policy.unroll(twice(obs), twice(out.actions), state, noise)
+    loss = tf.reduce_sum(unrolled.baseline) + tf.add_n(
+        [tf.reduce_sum(v) for v in unrolled.log_probs.values()])
+  grads = tape.gradient(loss, policy.trainable_variables)
+  return loss, [tf.zeros_like(v) if g is None else g
+                for g, v in zip(grads, policy.trainable_variables)]
+
+
+def replica_step(obs, noise):
+  loss, grads = loss_and_grads(policy, obs, noise)
+  context = tf.distribute.get_replica_context()
+  return loss, context.all_reduce("sum", loss), context.all_reduce("sum", grads)
+
+
+def half(value):  # rows [0, 2) to replica 0, [2, 4) to replica 1
+  return strategy.experimental_distribute_values_from_function(
+      lambda ctx: tf.nest.map_structure(
+          lambda x: x[2 * ctx.replica_id_in_sync_group:2 * ctx.replica_id_in_sync_group + 2],
+          value))
+
+
+local, summed, grads = tf.function(lambda o, n: strategy.run(replica_step, args=(o, n)))(
+    half(obs), half(noise))
+one_loss, one_grads = tf.function(lambda o, n: loss_and_grads(single, o, n))(obs, noise)
+grads = strategy.experimental_local_results(grads)[0]
+print(json.dumps(dict(
+    replicas=strategy.num_replicas_in_sync,
+    devices=sorted(v.device for v in policy.trainable_variables[0].values),
+    local_losses=[float(x) for x in strategy.experimental_local_results(local)],
+    summed_loss=float(strategy.experimental_local_results(summed)[0]),
+    one_device_loss=float(one_loss),
+    grad_max_abs=max(float(tf.reduce_max(tf.abs(g))) for g in one_grads),
+    grad_max_diff=max(float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(grads, one_grads)))))
+"""
+
+
+def test_a_two_cpu_mirrored_strategy_sums_the_replicas_gradients_to_the_one_device_ones():
+  """step and unroll under tf.function on two logical CPUs, each half the batch: the
+  cross-replica sums of loss and gradients equal one device's on the whole batch."""
+  proc = subprocess.run([sys.executable, "-c", TWO_CPU_MIRRORED, os.path.dirname(__file__)],
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  result = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert result["replicas"] == 2
+  assert [d[-5:] for d in result["devices"]] == ["CPU:0", "CPU:1"], result["devices"]
+  first, second = result["local_losses"]
+  assert first != second, "each replica scored its own half of the batch"
+  np.testing.assert_allclose(first + second, result["summed_loss"], rtol=1e-5)
+  np.testing.assert_allclose(result["summed_loss"], result["one_device_loss"], rtol=1e-5)
+  assert result["grad_max_abs"] > 0.0
+  assert result["grad_max_diff"] <= 1e-5 * result["grad_max_abs"], result
 
 
 def test_conditional_critic_scores_depend_on_the_target():

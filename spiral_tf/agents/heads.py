@@ -1,6 +1,6 @@
 """Autoregressive action heads: one categorical per action component, in spec order.
 
-Paper section 4.2 / DESIGN.md: the components of an action are sampled one
+Paper section 4.2 / docs/design.md: the components of an action are sampled one
 after another; after each, the latent ``z`` is updated with that component's
 embedding so later heads are conditioned on earlier choices:
 ``z <- ReLU(z + MLP[16, 32, z_dim](concat(z, embed(a_k))))``.
@@ -32,6 +32,7 @@ class AutoregressiveHeads(keras.layers.Layer):
                decoder_channels: int = 32,
                decoder_residual_channels: int = 32,
                decoder_residual_blocks: int = 8,
+               layer_norm: bool = False,
                **kwargs):
     """Creates the heads.
 
@@ -46,6 +47,11 @@ class AutoregressiveHeads(keras.layers.Layer):
         'dense' (one dense layer to grid^2 logits; much cheaper on a CPU).
       decoder_channels, decoder_residual_channels, decoder_residual_blocks:
         sizes of the conv decoder.
+      layer_norm: each head reads ``z`` layer-normalised. ``z`` is a ReLU
+        residual stream with no fixed scale, and its scale is the temperature
+        of every head that reads it: left free, a few weights of the earlier
+        heads' MLPs swing the spatial heads between one stroke everywhere and
+        uniform noise within a hundred updates (docs/design.md, "Stability").
     """
     super().__init__(**kwargs)
     if spatial_head not in SPATIAL_HEADS:
@@ -70,6 +76,8 @@ class AutoregressiveHeads(keras.layers.Layer):
       else:
         self._logit_layers[name] = keras.layers.Dense(self.num_values[name],
                                                       name=f"{name}_logits")
+    self._norms = ({name: keras.layers.LayerNormalization(name=f"{name}_norm")
+                    for name in self.components} if layer_norm else {})
     # No update after the last component: nothing reads it, and unused
     # variables would only get None gradients.
     self._embeds = {name: keras.layers.Dense(embed_dim, name=f"{name}_embed")
@@ -79,6 +87,8 @@ class AutoregressiveHeads(keras.layers.Layer):
 
   def _logits(self, name: str, z):  # [B, z_dim] -> [B, num_values]
     layer = self._logit_layers[name]
+    if name in self._norms:
+      z = self._norms[name](z)
     if isinstance(layer, layers_lib.ConvDecoder):
       side = DECODER_START
       maps = layer(tf.reshape(z, [-1, side, side, self._z_dim // side ** 2]))  # [B, g, g, 1]

@@ -1,6 +1,6 @@
 """The SPIRAL policy network (π): conv torso, LSTM core, autoregressive heads, value.
 
-Architecture of the released agent (DESIGN.md "Agent network", paper sections
+Architecture of the released agent (docs/design.md "Agent network", paper sections
 3 and 4.2), built from the environment's specs:
 
   canvas (+ target) + (x, y) channels -> 5x5 conv ----------+-> ReLU -> encoder
@@ -71,6 +71,7 @@ class PolicyNetwork(keras.Model):
                spatial_head: str = "conv",
                decoder_channels: int = 32,
                decoder_residual_blocks: int = 8,
+               heads_layer_norm: bool = False,
                spatial_components: Sequence[str] = (),
                blind: bool = False,
                noise_inputs: Sequence[str] = ("torso",),
@@ -96,6 +97,8 @@ class PolicyNetwork(keras.Model):
       head_mlp_hidden: hidden sizes of the heads' residual MLP [16, 32, z_dim].
       spatial_head: 'conv' (released agent) or 'dense' (cheap, CPU-sized).
       decoder_channels, decoder_residual_blocks: conv decoder of spatial heads.
+      heads_layer_norm: every action head reads its latent layer-normalised
+        (see AutoregressiveHeads).
       spatial_components: names of components that are flat grid indices;
         those present in ``action_spec`` must have a square number of values.
       blind: the policy does not see intermediate canvases (the canvas input
@@ -164,7 +167,8 @@ class PolicyNetwork(keras.Model):
         self.components, self.num_values, self.grid_sizes, core_size, embed_dim=embed_dim,
         mlp_hidden=head_mlp_hidden, spatial_head=spatial_head,
         decoder_channels=decoder_channels, decoder_residual_channels=residual_channels,
-        decoder_residual_blocks=decoder_residual_blocks, name="heads")
+        decoder_residual_blocks=decoder_residual_blocks, layer_norm=heads_layer_norm,
+        name="heads")
     self._value = keras.layers.Dense(1, name="value")
     self._create_variables()
 
@@ -299,6 +303,19 @@ class PolicyNetwork(keras.Model):
     actions, logits = self._heads(self._head_input(core_output, noise), greedy=greedy, seed=seed,
                                   gumbel=gumbel)
     return actions, logits, core_output, state
+
+  def core_input_stats(self, observation: Mapping[str, tf.Tensor], noise=None) -> dict:
+    """Diagnostics of one batch of first steps [B, ...]: how hard the torso drives the LSTM.
+
+    'torso_abs' is the mean |torso output|; 'gate_saturation' the fraction
+    of the LSTM's gate pre-activations (from the zero state) beyond +-4, where
+    sigmoid and tanh pass almost no gradient.
+    """
+    noise = self._checked_noise(noise)
+    features = self._torso(observation, noise)
+    gates = tf.matmul(features, self._core.kernel) + self._core.bias
+    return {"torso_abs": tf.reduce_mean(tf.abs(features)),
+            "gate_saturation": tf.reduce_mean(tf.cast(tf.abs(gates) > 4.0, tf.float32))}
 
   def unroll(self, observations: Mapping[str, tf.Tensor], actions: Mapping[str, tf.Tensor],
              initial_state, noise=None, reset=None, return_state: bool = False):

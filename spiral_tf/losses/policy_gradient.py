@@ -77,14 +77,14 @@ def a2c_vtrace_loss(
     rewards: [T, B]; discounts: [T, B] (0 at episode ends); values: [T, B];
       bootstrap_value: [B].
     masks: which components mattered for each sampled action (after a move
-      only flag and end do, DESIGN.md): {component: [T, B]} or [T, B, K] with
+      only flag and end do, docs/design.md): {component: [T, B]} or [T, B, K] with
       K in the order of `log_probs`; None means all of them. Masked
       components add nothing to the log-prob and the entropy bonus.
     behaviour_log_probs: [T, B] the actors' log mu of the whole action,
       summed over components with the same masks; None = on-policy (A2C).
     entropy_costs: one cost for every component, or {component: cost} naming
       each one: the move/paint `flag` head needs a larger bonus (e.g. 0.2
-      vs 0.01) or the agent collapses to never painting (DESIGN.md).
+      vs 0.01) or the agent collapses to never painting (docs/design.md).
     baseline_cost: weight of `baseline_loss` (IMPALA's default 0.5).
     clip_rho_threshold, clip_pg_rho_threshold: V-trace clipping (see vtrace).
 
@@ -125,6 +125,11 @@ def a2c_vtrace_loss(
   terms = {
       "pg": policy_gradient_loss(target_log_probs, returns.pg_advantages),
       "baseline": baseline_loss(values, returns.vs),
+      # Diagnostics: the largest advantage and the largest policy lag (log
+      # pi/mu) of the batch, where a single outlier would hide in a mean.
+      "advantage_abs_max": tf.reduce_max(tf.abs(returns.pg_advantages)),
+      "log_rho_abs_max": tf.reduce_max(tf.abs(
+          tf.stop_gradient(target_log_probs) - tf.cast(behaviour_log_probs, dtype))),
   }
   weighted_entropy = []
   for k in components:

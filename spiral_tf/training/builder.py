@@ -31,6 +31,7 @@ from spiral_tf.losses import wgan_gp
 from spiral_tf.training import actor as actor_lib
 from spiral_tf.training import actor_pool as actor_pool_lib
 from spiral_tf.training import checkpointing
+from spiral_tf.training import collapse_guard
 from spiral_tf.training import critic_learner as critic_learner_lib
 from spiral_tf.training import devices
 from spiral_tf.training import pipeline
@@ -394,7 +395,19 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
       critic_learner=critic_learner, checkpoints=checkpoints, counters=counters,
       make_actor_pool=make_actor_pool, policy_batches=policy_batches,
       critic_batches=critic_batches, replay=replay, reporter=reporter, log=log,
-      initialize=_policy_initializer(policy, t.init_policy_from, log))
+      initialize=_policy_initializer(policy, t.init_policy_from, log),
+      guard=_collapse_guard(cfg, run_dir, tracked, log))
+
+
+def _collapse_guard(cfg: config_lib.Config, run_dir: str, tracked: dict,
+                    log: Callable[[str], None]):
+  """The CollapseGuard of train.collapse_guard over the learners' state (not the counters)."""
+  if not cfg.train.collapse_guard:
+    return None
+  state = {k: v for k, v in tracked.items() if k not in ("learner_step", "frames", "seconds")}
+  return collapse_guard.CollapseGuard(
+      os.path.join(run_dir, "checkpoints", collapse_guard.STATE_NAME), cfg.train.seed,
+      log=log, **state)
 
 
 def _policy_initializer(policy, source_run: str, log: Callable[[str], None]):

@@ -37,6 +37,10 @@ class CriticLearner:
     if self.slow_critic is not None:
       for slow, live in zip(self.slow_critic.variables, self.critic.variables):
         slow.assign((1.0 - self.polyak) * slow + self.polyak * live)
+      # How far the reward's copy lags the critic, relative to the critic's size.
+      terms = dict(terms, slow_lag=tf.linalg.global_norm(
+          [s - l for s, l in zip(self.slow_critic.variables, self.critic.variables)])
+          / tf.linalg.global_norm(self.critic.variables))
     return terms
 
   @tf.function

@@ -105,10 +105,17 @@ class PolicyLearner:
       scores = self._scores(canvases, targets)  # [T+1, B]
       rewards = rewards_lib.shaped_rewards(scores)  # [T, B]
       final_score = scores[-1]
+      terms["blank_score"] = tf.reduce_mean(scores[0])  # the score of the empty canvas
+      if targets is not None:
+        # What the reward says of the target itself over the empty canvas: a
+        # yardstick of the scoring function that does not depend on the policy.
+        terms["target_over_blank"] = tf.reduce_mean(
+            tf.reshape(self.score_fn(targets, targets), [-1]) - scores[0])
     else:
       final_score = tf.reshape(self.score_fn(final_canvas, targets), [-1])  # [B]
       rewards = rewards_lib.final_step_rewards(final_score, tf.shape(canvases)[0] - 1)
     rewards *= self.reward_scale
+    terms["batch_return_std"] = tf.math.reduce_std(tf.reduce_sum(rewards, 0))
     if self.normalize_rewards:
       moments = rewards_lib.update_return_moments(
           self.return_moments, tf.reduce_sum(rewards, 0), self.moment_decay)
@@ -122,6 +129,7 @@ class PolicyLearner:
     aux = rewards_lib.auxiliary_rewards(self.rules.acted(actions), final_canvas, targets,
                                         **self.aux_weights)  # [T, B]
     terms["aux_reward"] = tf.reduce_mean(tf.reduce_sum(aux, 0))
+    terms["reward_abs_max"] = tf.reduce_max(tf.abs(rewards))
     return rewards + aux, terms
 
   def _replica_step(self, batch: acting.ActorOutput, learner_step):
@@ -147,13 +155,32 @@ class PolicyLearner:
     variables = self.policy.trainable_variables
     grads = tape.gradient(replica_loss, variables)
     grads, norm = tf.clip_by_global_norm(grads, self.max_grad_norm)
+    before = [tf.identity(v) for v in variables]
     self.optimizer.apply_gradients(zip(grads, variables))
     terms = dict(terms, **reward_terms)
+    # The largest change of one parameter in this update, in learning rates:
+    # Adam's steps are ~1 learning rate; much more means its normalisation
+    # met a gradient far larger than the ones it has averaged.
+    lr = tf.cast(self.optimizer.learning_rate, tf.float32)
+    terms["update_max_lr"] = tf.reduce_max(tf.stack(
+        [tf.reduce_max(tf.abs(v - b)) for v, b in zip(variables, before)])) / lr
     terms["grad_norm"] = norm
     terms["return"] = tf.reduce_mean(tf.reduce_sum(rewards, 0))
     # Fraction of steps that did something (painted, or added/changed an object).
     terms["paint_fraction"] = tf.reduce_mean(self.rules.acted(actions))
     terms["flag_entropy"] = tf.reduce_mean(out.entropies[self.rules.mask_component])
+    first = {k: v[0] for k, v in observations.items()}
+    first_noise = noise  # one sample per episode, [B, noise_dim]
+    terms.update(self.policy.core_input_stats(first, first_noise))
+    # The mask head's probability of acting, from the log-prob of the value taken.
+    taken = tf.exp(out.log_probs[self.rules.mask_component])  # [T, B]
+    acted = self.rules.acted(actions)
+    act_prob = acted * taken + (1.0 - acted) * (1.0 - taken)
+    terms["act_prob"] = tf.reduce_mean(act_prob)
+    # Its spread over the batch's states: near 0 when the head no longer reads the state.
+    terms["act_prob_spread"] = tf.math.reduce_std(act_prob)
+    # Where the greedy policy would act (a two-valued mask head acts when p > 1/2).
+    terms["greedy_act_fraction"] = tf.reduce_mean(tf.cast(act_prob > 0.5, tf.float32))
     # Learner updates between the weights that acted and these (V-trace corrects for it).
     terms["policy_lag"] = tf.reduce_mean(tf.cast(learner_step - batch.policy_version, tf.float32))
     return terms

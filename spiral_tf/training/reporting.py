@@ -16,6 +16,7 @@ from spiral_tf import files
 from spiral_tf.eval import plots
 from spiral_tf.eval import reconstruction
 from spiral_tf.eval import sample_scores
+from spiral_tf.training import run_folder
 
 
 class Reporter:
@@ -44,14 +45,11 @@ class Reporter:
     n = len(eval_targets) if eval_targets is not None else num_samples
     self.evaluator = reconstruction.Evaluator(make_env, policy, min(32, n))
     self.rules = self.evaluator.rules
-    self.levels: Dict[str, float] = {}
+    self.levels: Dict[str, float] = {}  # blank_l2, random_policy_l2 (see eval/reconstruction.py)
     if eval_targets is not None:
-      self.levels["blank canvas"] = reconstruction.blank_l2(
-          eval_targets, reconstruction.blank_canvas(make_env))
-      self.levels["random policy"] = reconstruction.random_policy_l2(make_env, eval_targets,
-                                                                     seed=seed)
-      log(f"held-out l2: blank canvas {self.levels['blank canvas']:.4f}, "
-          f"random policy {self.levels['random policy']:.4f} ({len(eval_targets)} images)")
+      self.levels = reconstruction.reference_levels(make_env, eval_targets, seed=seed)
+      log(f"held-out l2: blank canvas {self.levels['blank_l2']:.4f}, "
+          f"random policy {self.levels['random_policy_l2']:.4f} ({len(eval_targets)} images)")
     self.history: List[dict] = []
     self.extra: Dict[str, object] = {}  # more top-level fields of metrics.json
     self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tb"))
@@ -61,18 +59,18 @@ class Reporter:
     path = os.path.join(self.run_dir, "metrics.json")
     if os.path.exists(path):
       with open(path) as f:
-        self.history = json.load(f).get("history", [])
+        recorded = json.load(f)
+      self.history = recorded.get("history", [])
+      # Lists that grow over a run's segments (e.g. the collapse guard's restores).
+      self.extra.update({k: recorded[k] for k in ("collapse_guard",) if k in recorded})
 
   def has_history(self) -> bool:
-    """Whether the run folder holds an earlier run's evaluations."""
-    path = os.path.join(self.run_dir, "metrics.json")
-    if not os.path.exists(path):
-      return False
-    try:
-      with open(path) as f:
-        return bool(json.load(f).get("history"))
-    except (OSError, ValueError):
-      return True  # unreadable: keep it rather than overwrite it
+    """Whether the run folder holds an earlier run's evaluations after step 0.
+
+    (The untrained step-0 evaluation alone is redone, not kept: see
+    run_folder.has_trained_history.)
+    """
+    return run_folder.has_trained_history(os.path.join(self.run_dir, "metrics.json"))
 
   def archive(self) -> str:
     """Moves metrics.json aside (before a restart from step 0); returns its new path."""
@@ -84,24 +82,22 @@ class Reporter:
     """Greedy reconstructions of the held-out targets (or samples): a history point."""
     out = self.evaluator.run(self.eval_targets, num_samples=self.num_samples
                              if self.eval_targets is None else 0)
-    point = dict(step=step, frames=frames, minutes=minutes, eval_l2=out.get("l2"))
-    if out.get("l2") is not None and self.levels.get("blank canvas"):
-      point["eval_l2_vs_blank"] = out["l2"] / self.levels["blank canvas"]
+    point = dict(step=step, frames=frames, minutes=minutes,
+                 **reconstruction.heldout_metrics(out, self.rules, self.levels))
     unconditional = self.eval_targets is None
-    point.update(self._sample_stats("", out, diversity=unconditional))
     if unconditional:  # does the noise (or sampling) vary the samples?
+      point.update(self._sample_stats("", out, strokes=False))
       sampled = self.evaluator.run(num_samples=self.num_samples, greedy=False)
-      point.update(self._sample_stats("sampling_", sampled, diversity=True))
+      point.update(self._sample_stats("sampling_", sampled, strokes=True))
     self.history.append(point)
     with self.writer.as_default(step=frames):
       if out.get("l2") is not None:
-        tf.summary.scalar("eval/l2_to_target", out["l2"])
-        tf.summary.scalar("eval/l2_vs_blank", point["eval_l2_vs_blank"])
         tf.summary.image("eval/targets", self.eval_targets[:8], max_outputs=8)
-      for key in ("strokes_per_image", "distinct_samples", "sample_spread",
-                  "sampling_strokes_per_image", "sampling_distinct_samples",
+      # One name per number: the summary of metrics.json's ``key`` is ``eval/key``.
+      for key in ("eval_l2", "eval_l2_vs_blank", "strokes_per_image", "distinct_samples",
+                  "sample_spread", "sampling_strokes_per_image", "sampling_distinct_samples",
                   "sampling_sample_spread"):
-        if key in point:
+        if point.get(key) is not None:
           tf.summary.scalar(f"eval/{key}", point[key])
       tf.summary.image("eval/renders", out["canvases"][:8], max_outputs=8)
     self.writer.flush()
@@ -120,10 +116,7 @@ class Reporter:
 
   def _write_outputs(self, out: Dict[str, object]):
     """metrics.json, the reconstruction grid, the curves and the programs (each atomic)."""
-    final = self.history[-1] if self.history else {}
-    files.write_json(os.path.join(self.run_dir, "metrics.json"), dict(
-        history=self.history, levels=self.levels, final=final, config=self.config,
-        **self.extra))
+    self.write_metrics()
     if self.eval_targets is not None:
       grid = plots.pairs_grid(self.eval_targets[:32], out["canvases"][:32])
     else:
@@ -133,14 +126,22 @@ class Reporter:
     files.write_figure(os.path.join(self.run_dir, "curves.png"), fig)
     files.write_json(os.path.join(self.run_dir, "programs.json"), out["programs"][:64])
 
+  def write_metrics(self):
+    """metrics.json: the history, the levels, the config and the extra fields (atomic)."""
+    final = self.history[-1] if self.history else {}
+    files.write_json(os.path.join(self.run_dir, "metrics.json"), dict(
+        history=self.history, levels=self.levels, final=final, config=self.config,
+        **self.extra))
+
   def _sample_stats(self, prefix: str, out: Dict[str, object],
-                    diversity: bool) -> Dict[str, float]:
-    """Strokes per image; with ``diversity``, the share of distinct samples and the pixel spread."""
-    stats = {f"{prefix}strokes_per_image":
-             float(np.mean(self.rules.strokes_per_program(out["programs"])))}
-    if diversity:
-      stats[f"{prefix}distinct_samples"] = sample_scores.distinct_fraction(out["canvases"])
-      stats[f"{prefix}sample_spread"] = sample_scores.pixel_spread(out["canvases"])
+                    strokes: bool) -> Dict[str, float]:
+    """The share of distinct samples and the pixel spread; with ``strokes``, strokes per image."""
+    stats = {}
+    if strokes:
+      stats[f"{prefix}strokes_per_image"] = reconstruction.strokes_per_image(
+          self.rules, out["programs"])
+    stats[f"{prefix}distinct_samples"] = sample_scores.distinct_fraction(out["canvases"])
+    stats[f"{prefix}sample_spread"] = sample_scores.pixel_spread(out["canvases"])
     return stats
 
   def summaries(self, frames: int, terms: Dict[str, float]):
@@ -152,7 +153,7 @@ class Reporter:
   def progress(self, minutes: float, step: int, frames: int, frames_per_s: float,
                terms: Dict[str, float]):
     """One console line: learner updates, agent steps and their rate, the training signal."""
-    blank = self.levels.get("blank canvas")
+    blank = self.levels.get("blank_l2")
     l2 = terms.get("l2_to_target")
     l2_text = (f" | train l2 {l2:.4f} ({l2 / blank:.2f}x blank)" if l2 is not None and blank
                else "")

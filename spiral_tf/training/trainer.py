@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from spiral_tf.training import actor_pool as actor_pool_lib
 from spiral_tf.training import checkpointing
+from spiral_tf.training import collapse_guard
 from spiral_tf.training import run_folder
 
 
@@ -31,6 +32,21 @@ class Schedule(NamedTuple):
   critic_warmup_steps: int = 0   # first learner updates that train the critic only
 
 
+# Terms whose largest value between two summaries is written too (as
+# peak/<term>): a spike lasting a few updates falls between the sampled ones.
+PEAK_TERMS = ("grad_norm", "advantage_abs_max", "reward_abs_max", "update_max_lr",
+              "log_rho_abs_max", "return_std", "batch_return_std", "critic/centering",
+              "critic/gradient_penalty")
+
+
+def track_peaks(peaks: Dict[str, float], terms: Dict[str, float]) -> Dict[str, float]:
+  """peaks updated with the PEAK_TERMS of one update's terms (largest value kept)."""
+  for k in PEAK_TERMS:
+    if k in terms:
+      peaks[k] = max(peaks.get(k, terms[k]), terms[k])
+  return peaks
+
+
 class Trainer:
   """Trains one experiment into its run folder; a second run on the same folder resumes."""
 
@@ -39,7 +55,8 @@ class Trainer:
                counters: Dict[str, tf.Variable], make_actor_pool: Callable,
                policy_batches: Callable, critic_batches: Optional[Callable], replay,
                reporter, log: Callable[[str], None] = print,
-               initialize: Optional[Callable[[], None]] = None):
+               initialize: Optional[Callable[[], None]] = None,
+               guard: Optional[collapse_guard.CollapseGuard] = None):
     """Args:
       schedule: see Schedule.
       strategy: the tf.distribute strategy of the learners.
@@ -54,6 +71,8 @@ class Trainer:
       log: console lines.
       initialize: run when the run starts from step 0 (no checkpoint to resume),
         e.g. copying another run's policy (train.init_policy_from).
+      guard: optional CollapseGuard consulted after every evaluation
+        (train.collapse_guard).
     """
     self.schedule = schedule
     self.strategy = strategy
@@ -71,6 +90,7 @@ class Trainer:
     self.reporter = reporter
     self.log = log
     self.initialize = initialize
+    self.guard = guard
     self.pool: Optional[actor_pool_lib.ActorPool] = None
     self.rate_log = []  # (wall time, frames) after each learner step, for benchmarks
 
@@ -98,6 +118,8 @@ class Trainer:
         self.initialize()
       return False
     self.reporter.load_history()
+    if self.guard is not None:
+      self.guard.load_events(self.reporter.extra.get("collapse_guard", []))
     self.log(f"resumed from {path} at learner update {int(self.learner_step.numpy())}, "
              f"{int(self.frames.numpy())} agent steps")
     return True
@@ -106,8 +128,16 @@ class Trainer:
     self.checkpoints.save(int(self.learner_step.numpy()))
 
   def _evaluate(self) -> dict:
-    return self.reporter.evaluate(int(self.learner_step.numpy()), int(self.frames.numpy()),
-                                  float(self.seconds.numpy()) / 60.0)
+    step, frames = int(self.learner_step.numpy()), int(self.frames.numpy())
+    minutes = float(self.seconds.numpy()) / 60.0
+    point = self.reporter.evaluate(step, frames, minutes)
+    if self.guard is not None and step > 0 and self.guard.after_evaluation(
+        point, step, frames, minutes) is not None:
+      self.reporter.extra["collapse_guard"] = self.guard.events
+      self.reporter.write_metrics()
+      if self.pool is not None:  # the actors take the restored policy at once
+        self.pool.weight_store.publish(self.policy.get_weights(), step)
+    return point
 
   def _done(self, elapsed_total: float) -> bool:
     s = self.schedule
@@ -139,6 +169,7 @@ class Trainer:
     base_seconds = float(self.seconds.numpy())
     last_eval = last_ckpt = last_log = start
     rate_mark = (start, int(self.frames.numpy()))
+    peaks: Dict[str, float] = {}
     try:
       if not self.history:
         self._evaluate()
@@ -156,8 +187,11 @@ class Trainer:
         self.rate_log.append((time.time(), frames))
         step = int(self.learner_step.numpy())
         self.pool.weight_store.publish(self.policy.get_weights(), step)
+        track_peaks(peaks, terms)
         if step % s.summary_every_steps == 0:
-          self.reporter.summaries(frames, terms)
+          self.reporter.summaries(frames, dict(terms, **{f"peak/{k}": v
+                                                        for k, v in peaks.items()}))
+          peaks = {}
         now = time.time()
         if now - last_log >= 10.0:
           rate = (frames - rate_mark[1]) / (now - rate_mark[0])
@@ -176,6 +210,12 @@ class Trainer:
       self.log(f"interrupted: checkpoint saved at learner update "
                f"{int(self.learner_step.numpy())}, {int(self.frames.numpy())} agent steps; "
                "run the same command again to resume")
+      raise
+    except actor_pool_lib.ActorsFailedError:  # keep the work, as an interruption does
+      if int(self.learner_step.numpy()) > 0:  # at update 0 nothing is lost, and the
+        self.save()                           # folder still takes a corrected config
+        self.log(f"the actors failed: checkpoint saved at learner update "
+                 f"{int(self.learner_step.numpy())}; run the same command again to resume")
       raise
     finally:
       self.pool.close()
