@@ -241,7 +241,7 @@ unconditional = [
 # Unconditional MNIST: digits from noise
 
 Trains `configs/mnist_unconditional.json` (the critic reward with the paper's stroke and empty-canvas
-penalties; RESULTS.md has the 60-minute CPU run) and scores its samples with a small MNIST classifier
+penalties; RESULTS.md has the CPU runs) and scores its samples with a small MNIST classifier
 that `tools/score_samples.py` trains on the same files: mean top-class probability, how many digit classes
 appear, and the Fréchet distance to real digits, each beside random strokes and real digits. MNIST is read
 from local IDX files (`t10k-images-idx3-ubyte.gz` and its labels): nothing is downloaded.

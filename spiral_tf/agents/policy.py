@@ -21,8 +21,8 @@ The LSTM state is reset to zeros wherever an observation's ``step`` is 0
 (episode start), or where an explicit ``reset`` flag says so.
 
 ``noise_inputs`` can also feed the noise to the LSTM core and to the heads
-(the paper feeds it to the torso only): RESULTS.md session 5 saw the greedy
-policy of a torso-only agent ignore its noise.
+(the paper feeds it to the torso only): RESULTS.md (Unconditional MNIST
+generation) records the greedy policy of a torso-only agent ignoring its noise.
 """
 import collections
 import math

@@ -19,7 +19,7 @@ If ``mujoco`` was imported elsewhere first, its backend is kept; asking for a
 different one raises ``GLBackendError``.
 
 EGL against OSMesa, measured on one H100 machine with 16 cores
-(``tools/check_gl_backends.py``, RESULTS.md session 9): EGL renders 32x32
+(``tools/check_gl_backends.py``, RESULTS.md, MuJoCo Scenes): EGL renders 32x32
 scenes 5.8x faster in one process (5.5k/s against 0.95k/s) but does not
 scale with processes on one GPU (6.3k/s summed over 16), while OSMesa does
 (14.2k/s over 16). With many actor processes per GPU, ``MUJOCO_GL=osmesa``

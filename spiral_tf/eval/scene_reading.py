@@ -2,9 +2,9 @@
 
 A reconstruction's ℓ2 can sit at the blank level for two different reasons: the
 agent places the right objects slightly wrong, or it places the same objects
-whatever the target shows (session 9's agent: one grey capsule in one cell for
-every scene). These pure functions tell the two apart from the programs alone
-(the ``programs.json`` of tools/evaluate.py) and the held-out scenes'
+whatever the target shows (an early critic agent in RESULTS.md: one grey
+capsule in one cell for every scene). These pure functions tell the two
+apart from the programs alone (the ``programs.json`` of tools/evaluate.py) and the held-out scenes'
 descriptions, each number beside what a target-blind placement would score.
 
 Objects are dicts of ``type, location, size, red, green, blue`` (ints);
