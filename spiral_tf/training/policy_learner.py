@@ -170,8 +170,7 @@ class PolicyLearner:
     terms["paint_fraction"] = tf.reduce_mean(self.rules.acted(actions))
     terms["flag_entropy"] = tf.reduce_mean(out.entropies[self.rules.mask_component])
     first = {k: v[0] for k, v in observations.items()}
-    first_noise = noise  # one sample per episode, [B, noise_dim]
-    terms.update(self.policy.core_input_stats(first, first_noise))
+    terms.update(self.policy.core_input_stats(first, noise))  # noise: one per episode
     # The mask head's probability of acting, from the log-prob of the value taken.
     taken = tf.exp(out.log_probs[self.rules.mask_component])  # [T, B]
     acted = self.rules.acted(actions)
