@@ -4,11 +4,13 @@
 annotation (an int is not a bool, a float is finite, a tuple is a list of its
 element type) and returns it in that type; ``option(default, check)`` is a
 dataclass field whose ``check`` (one of the small functions below, returning
-None or what the value must be) ``check_field`` applies. Every problem is a
-ConfigError naming the key.
+None or what the value must be) ``check_field`` applies; ``unknown_key`` is
+the error for a key that does not exist. Every problem is a ConfigError
+naming the key.
 """
 import collections.abc
 import dataclasses
+import difflib
 import math
 import re
 import typing
@@ -17,6 +19,13 @@ from typing import Any
 
 class ConfigError(ValueError):
   """A config file or override is malformed, out of range or names an unknown key."""
+
+
+def unknown_key(key: str, valid, where: str) -> ConfigError:
+  """The error for a key that is not in ``valid``, with a "did you mean" when one is close."""
+  close = difflib.get_close_matches(str(key), list(valid), n=1)
+  hint = f" (did you mean {close[0]!r}?)" if close else ""
+  return ConfigError(f"unknown config key {where}{key!r}{hint}; valid keys: {sorted(valid)}")
 
 
 # Range checks: each returns None or what the value must be.

@@ -10,6 +10,20 @@ SHARED_DATA = os.environ.get("SPIRAL_SHARED_DATA",
                              os.path.join(os.path.dirname(REPO_ROOT), "shared", "data"))
 
 
+# Tiers that are slow by nature (registered in setup.cfg): a test marked with one
+# of them is marked slow too, so `pytest -m "not slow"` leaves it out and authors
+# mark once.
+SLOW_TIERS = ("learning", "subprocess", "notebook", "cluster")
+
+
+@pytest.hookimpl(tryfirst=True)  # before the -m selection reads the markers
+def pytest_collection_modifyitems(items):
+  """Adds the ``slow`` marker to every test of a slow tier."""
+  for item in items:
+    if any(item.get_closest_marker(tier) for tier in SLOW_TIERS):
+      item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def shared_data():
   """Path of ../shared/data (override with SPIRAL_SHARED_DATA)."""

@@ -166,12 +166,14 @@ def assert_one_error_line(proc, *expected):
     assert text in errors[0], errors[0]
 
 
+@pytest.mark.subprocess
 def test_train_with_a_missing_data_folder_prints_one_error_line(tmp_path):
   proc = run_tool("train.py", "--config", "configs/mnist_conditional.json",
                   "--set", f"data.path={tmp_path / 'no_mnist'}", "--run-dir", str(tmp_path / "run"))
   assert_one_error_line(proc, str(tmp_path / "no_mnist"), "is not a folder")
 
 
+@pytest.mark.subprocess
 def test_train_with_a_file_as_run_dir_prints_one_error_line(tmp_path):
   run_dir = tmp_path / "a_file"
   run_dir.write_text("")
@@ -179,6 +181,7 @@ def test_train_with_a_file_as_run_dir_prints_one_error_line(tmp_path):
   assert_one_error_line(proc, str(run_dir), "not a folder")
 
 
+@pytest.mark.subprocess
 def test_train_with_a_bad_config_value_prints_one_error_line_and_debug_shows_the_traceback(
     tmp_path):
   args = ("--set", "train.max_minutes=abc", "--run-dir", str(tmp_path / "run"))
@@ -188,6 +191,7 @@ def test_train_with_a_bad_config_value_prints_one_error_line_and_debug_shows_the
   assert debug.returncode == cli.USER_ERROR and "Traceback" in debug.stderr
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("images", ["0", "-3"])
 def test_evaluate_with_no_images_is_an_argparse_error(tmp_path, images):
   proc = run_tool("evaluate.py", "--run-dir", str(tmp_path), "--images", images)
@@ -195,6 +199,7 @@ def test_evaluate_with_no_images_is_an_argparse_error(tmp_path, images):
   assert f"argument --images: must be at least 1, got {images}" in proc.stderr
 
 
+@pytest.mark.subprocess
 def test_evaluate_with_the_tf_renderer_refuses_a_mujoco_run_before_loading_it(tmp_path):
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   cfg = config_lib.load(os.path.join(REPO, "configs", "mujoco_scenes_conditional.json"))
@@ -250,6 +255,7 @@ cli.run(main)
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("raised, code", [("bug", 1), ("config", cli.USER_ERROR)])
 def test_cli_run_shows_a_plain_value_error_as_a_bug_and_a_config_error_as_one_line(raised, code):
   proc = subprocess.run([sys.executable, "-c", RAISING_TOOL, raised], capture_output=True,

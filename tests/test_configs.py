@@ -4,6 +4,7 @@ import glob
 import inspect
 import json
 import os
+import sys
 
 import pytest
 
@@ -11,11 +12,17 @@ from spiral_tf import config as config_lib
 from spiral_tf.agents import critic as critic_lib
 from spiral_tf.agents import policy as policy_lib
 from spiral_tf.training import builder
+from spiral_tf.training import run_folder
+from spiral_tf.training import trained_agent
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.json")))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+
+import train as train_tool  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
 @pytest.mark.parametrize("profile", ["cpu", "paper"])
 def test_shipped_config_loads_and_builds_its_networks(path, profile):
@@ -24,10 +31,22 @@ def test_shipped_config_loads_and_builds_its_networks(path, profile):
   policy = builder.make_policy(cfg, env)
   assert policy.components == tuple(env.action_spec())
   assert policy.conditional == cfg.train.conditional
-  if cfg.train.reward == "critic" or profile == "cpu":
+  if cfg.reward.kind == "critic" or profile == "cpu":
     critic = builder.make_critic(cfg, env)
     assert critic.count_params() > 0
   env.close()
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_shipped_configs_load_in_both_profiles_with_todays_keys(path):
+  for profile in ("cpu", "paper"):
+    config_lib.load(path, profile)
+  with open(path) as f:
+    raw = json.load(f)
+  layers = [raw, *raw["profiles"].values()]
+  old = [f"{section}.{key}" for layer in layers for section, keys in layer.items()
+         if isinstance(keys, dict) for key in keys if (section, key) in config_lib.RENAMED]
+  assert not old, old
 
 
 def test_cpu_profiles_shrink_the_paper_sizes():
@@ -87,7 +106,14 @@ def test_policy_section_is_a_keyword_dict_and_rejects_unknown_keys():
     ("train.policy_learning_rate=0", r"train\.policy_learning_rate must be > 0"),
     ("train.strategy=gpu", r"train\.strategy must be 'default', 'mirrored' or 'cpu:N'"),
     # 0 left the learner's critic terms unset: the run crashed once the replay filled.
-    ("train.critic_updates_per_step=0", r"train\.critic_updates_per_step must be >= 1, got 0"),
+    ("critic_training.updates_per_learner_update=0",
+     r"critic_training\.updates_per_learner_update must be >= 1, got 0"),
+    ("reward.kind=ssim", r"reward\.kind must be one of \['l2', 'critic'\]"),
+    ("reward.scale=0", r"reward\.scale must be > 0, got 0"),
+    ("critic_training.fakes=some", r"critic_training\.fakes must be one of \['final'"),
+    ("actors.count=0", r"actors\.count must be >= 1, got 0"),
+    ("actors.cuont=2", r"actors\.'cuont' \(did you mean 'count'\?\)"),
+    ("reward.knid=l2", r"reward\.'knid' \(did you mean 'kind'\?\)"),
     ('train.entropy_costs={"flag": -1}', r"train\.entropy_costs values must each be >= 0"),
     ("env.brush_sizes=5", r"env\.brush_sizes must be a list, got 5"),
     ("env.brush_sizes=[NaN]", r"env\.brush_sizes\[0\] must be a finite number"),
@@ -196,3 +222,85 @@ def test_a_folder_given_as_the_config_is_named_a_folder_with_its_json_files(tmp_
   assert str(run_folder.value) == (f"config {str(tmp_path)!r} is a folder; give one of its JSON "
                                    f"files: {tmp_path / 'config.json'}")
   assert "does not exist" not in str(run_folder.value)
+
+
+# A config.json as tools/train.py wrote it before the keys named their units and
+# train.* was split into sections: every renamed key, each with a value that is
+# not its default, so a key moved to the wrong place cannot pass.
+OLD_SAVED_TRAIN = {
+    "conditional": True, "batch_size": 16, "max_steps": 1000, "summary_every_steps": 5,
+    "reward": "critic", "shaped_reward": False, "reward_scale": 10.0,
+    "reward_normalization": "running", "new_stroke_penalty": 0.05, "empty_canvas_penalty": 1.0,
+    "color_emd_weight": 0.1, "critic_learning_rate": 0.0002, "critic_beta1": 0.4,
+    "critic_updates_per_step": 2, "critic_loss": "non_saturating", "critic_input": "complement",
+    "critic_fakes": "all", "critic_warmup_steps": 100, "critic_reward_polyak": 0.01,
+    "gradient_penalty_weight": 5.0, "centering_weight": 0.01, "replay_batches": 10,
+    "num_actors": 3, "envs_per_actor": 8, "weight_sync_interval": 2, "max_actor_restarts": 4,
+    "actor_threads": 2}
+
+
+@pytest.mark.parametrize("old", sorted(config_lib.RENAMED), ids=".".join)
+def test_a_renamed_key_is_refused_naming_its_new_key_in_files_profiles_and_overrides(
+    tmp_path, old):
+  section, key = old
+  new_section, new_key = config_lib.RENAMED[old]
+  verb = "was renamed" if new_section == section else "moved to"
+  expected = f"{section}.{key} {verb} {new_section}.{new_key}"
+  value = OLD_SAVED_TRAIN[key]
+  path = tmp_path / "old.json"
+  path.write_text(json.dumps({section: {key: value}}))
+  with pytest.raises(config_lib.ConfigError) as in_file:
+    config_lib.load(str(path), profile=None)
+  path.write_text(json.dumps({"profiles": {"cpu": {section: {key: value}}}}))
+  with pytest.raises(config_lib.ConfigError) as in_profile:
+    config_lib.load(str(path), "cpu")
+  with pytest.raises(config_lib.ConfigError) as in_override:
+    config_lib.load(DEFAULT, "cpu", [f"{section}.{key}={json.dumps(value)}"])
+  assert str(in_file.value) == str(in_profile.value) == str(in_override.value) == expected
+
+
+def test_the_renamed_keys_name_their_new_place_in_one_line():
+  with pytest.raises(config_lib.ConfigError, match=r"^train\.max_steps was renamed "
+                                                   r"train\.max_agent_steps$"):
+    config_lib.load(DEFAULT, "cpu", ["train.max_steps=100"])
+  with pytest.raises(config_lib.ConfigError, match=r"^train\.reward moved to reward\.kind$"):
+    config_lib.load(DEFAULT, "cpu", ["train.reward=critic"])
+  assert {key for _, key in config_lib.RENAMED} == set(OLD_SAVED_TRAIN) - {"conditional",
+                                                                          "batch_size"}
+
+
+def test_a_run_folders_old_config_json_loads_to_the_same_values_and_resumes(tmp_path):
+  old = {"name": "old_run", "data": {"name": "synthetic", "options": {"num_images": 10}},
+         "train": dict(OLD_SAVED_TRAIN)}
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  cfg = trained_agent.load_config(str(tmp_path))
+  for (section, key), (new_section, new_key) in config_lib.RENAMED.items():
+    assert getattr(getattr(cfg, new_section), new_key) == old[section][key], (key, new_key)
+  assert cfg.train.batch_size == 16 and cfg.data.options == {"num_images": 10}
+  assert config_lib.from_dict(old) == cfg
+  # Resuming it with today's keys is not a changed config (tools/train.py).
+  today = builder.config_dict(cfg)
+  assert not set(today["train"]) & (set(OLD_SAVED_TRAIN) - {"conditional", "batch_size"})
+  folder = run_folder.RunFolder(str(tmp_path))
+  (tmp_path / "metrics.json").write_text(json.dumps({"history": [{"step": 5}]}))
+  assert folder.has_trained()
+  assert train_tool.recorded_config(folder) == today
+  folder.check_config(today, train_tool.recorded_config(folder))
+
+
+@pytest.mark.parametrize("damage", ['{"train": {"batch_size": 16,', b"\xff\xfe\x80"],
+                         ids=["truncated", "binary"])
+def test_a_damaged_config_json_of_a_run_folder_is_a_config_error_saying_what_to_do(
+    tmp_path, damage):
+  path = tmp_path / "config.json"
+  if isinstance(damage, bytes):
+    path.write_bytes(damage)
+  else:
+    path.write_text(damage)
+  for read in (lambda: trained_agent.load_config(str(tmp_path)),
+               lambda: train_tool.recorded_config(run_folder.RunFolder(str(tmp_path)))):
+    with pytest.raises(config_lib.ConfigError) as err:
+      read()
+    message = str(err.value)
+    assert message.startswith(f"{path} is damaged: it is not valid JSON"), message
+    assert "metrics.json" in message and "\n" not in message

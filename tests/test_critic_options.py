@@ -122,24 +122,28 @@ def test_slow_critic_moves_towards_the_live_one_by_tau_per_update():
 
 
 def test_critic_reward_is_shaped_only_when_the_critic_sees_intermediate_canvases():
-  assert builder.shaped_reward(test_training.tiny(reward="l2"))
-  assert not builder.shaped_reward(test_training.tiny(reward="critic"))
-  assert builder.shaped_reward(test_training.tiny(reward="critic", critic_fakes="all"))
+  critic = {"reward": {"kind": "critic"}}
+  assert builder.shaped_reward(test_training.tiny({"reward": {"kind": "l2"}}))
+  assert not builder.shaped_reward(test_training.tiny(critic))
+  assert builder.shaped_reward(test_training.tiny(dict(critic, critic_training={"fakes": "all"})))
 
 
 def test_complement_critic_needs_a_conditional_agent():
   with pytest.raises(config_lib.ConfigError, match="complement"):
-    test_training.tiny(reward="critic", conditional=False, critic_input="complement")
+    test_training.tiny({"reward": {"kind": "critic"}, "critic_training": {"input": "complement"}},
+                       conditional=False)
 
 
+@pytest.mark.subprocess
 def test_every_critic_option_trains_a_few_steps_and_the_warm_up_leaves_the_policy_alone(tmp_path):
-  cfg = test_training.tiny(reward="critic", max_steps=4 * 32, max_minutes=0, critic_fakes="all",
-                           critic_reward_polyak=0.01, critic_input="complement",
-                           critic_loss="non_saturating", critic_warmup_steps=2)
-  config_lib.apply(cfg, {"critic": {"channels": [8, 16], "spectral_norm": True}})
+  cfg = test_training.tiny(
+      {"reward": {"kind": "critic"}, "critic": {"channels": [8, 16], "spectral_norm": True},
+       "critic_training": {"fakes": "all", "reward_polyak": 0.01, "input": "complement",
+                           "loss": "non_saturating", "warmup_updates": 2}},
+      max_agent_steps=4 * 32, max_minutes=0)
   trainer = test_training.make_trainer(cfg, tmp_path)
   before = [w.copy() for w in trainer.policy.get_weights()]
-  trainer.schedule = trainer.schedule._replace(max_steps=2 * 32)
+  trainer.schedule = trainer.schedule._replace(max_agent_steps=2 * 32)
   trainer.run()  # two updates: both warm-up
   for a, b in zip(before, trainer.policy.get_weights()):
     np.testing.assert_array_equal(a, b)

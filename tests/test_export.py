@@ -26,9 +26,8 @@ def run_tool(name, *args, expect=0):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
   """A tiny conditional painting agent after a few updates (weights that are not initial)."""
-  from spiral_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   folder = tmp_path_factory.mktemp("run")
-  cfg = config_lib.apply(tiny(max_steps=20 * 16 * 3, max_minutes=0), {"env": {"episode_length": 3}})
+  cfg = tiny({"env": {"episode_length": 3}}, max_agent_steps=20 * 16 * 3, max_minutes=0)
   make_trainer(cfg, folder).run()
   return str(folder)
 
@@ -40,6 +39,7 @@ def exported(run_dir, tmp_path_factory):
   return str(out), json.loads(stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.subprocess
 def test_export_writes_a_saved_model_and_a_litert_model_that_agree(exported):
   out, report = exported
   assert report["saved_model"] == os.path.join(out, "saved_model")
@@ -49,6 +49,7 @@ def test_export_writes_a_saved_model_and_a_litert_model_that_agree(exported):
   assert not [n for n in os.listdir(out) if n.startswith(".")], "no temporary folders left"
 
 
+@pytest.mark.subprocess
 def test_saved_model_cli_lists_the_signatures_with_a_free_batch_dimension(exported):
   cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
   text = subprocess.run([cli, "show", "--all", "--dir", exported[1]["saved_model"]],
@@ -77,6 +78,7 @@ PLAIN_TENSORFLOW = textwrap.dedent("""
 """)
 
 
+@pytest.mark.subprocess
 def test_plain_tensorflow_loads_the_export_and_paints_whole_episodes(exported):
   proc = subprocess.run([sys.executable, "-c", PLAIN_TENSORFLOW, exported[1]["saved_model"]],
                         capture_output=True, text=True, timeout=300,
@@ -92,6 +94,7 @@ def test_plain_tensorflow_loads_the_export_and_paints_whole_episodes(exported):
   assert got["environment"]["canvas_size"] == 16 and got["environment"]["grid_size"] == 8
 
 
+@pytest.mark.subprocess
 def test_a_serving_predict_request_round_trips_through_the_paint_signature(exported):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top
@@ -114,12 +117,14 @@ def test_a_serving_predict_request_round_trips_through_the_paint_signature(expor
   assert tf.make_ndarray(response.outputs["action_end"]).shape == (1, 3)
 
 
+@pytest.mark.subprocess
 def test_litert_runs_greedy_episodes_with_libmypaint_like_the_trained_policy(run_dir, exported):
   """The host loop of the README: LiteRT chooses, libmypaint paints; same programs as the policy."""
   from ai_edge_litert import interpreter as litert  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
-  trained = builder.load_trained_policy(run_dir)
+  from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
+  trained = trained_agent.load(run_dir)
   targets = builder.load_images(trained.config, "test", 4)
   expected = reconstruction.Evaluator(trained.make_env, trained.policy, 4).run(targets)
   step = litert.Interpreter(model_path=exported[1]["tflite"]).get_signature_runner("step")
@@ -158,6 +163,7 @@ def write_images(folder):
   return [str(folder / n) for n in ("bar.png", "digit.jpg", "wide.png")]
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("source", ["run", "model"])
 def test_paint_writes_every_view_of_each_image(run_dir, exported, tmp_path, source):
   images = write_images(tmp_path / "in")
@@ -190,6 +196,7 @@ def test_paint_writes_every_view_of_each_image(run_dir, exported, tmp_path, sour
   assert abs(report["mean_l2"] - np.mean([i["l2"] for i in report["images"]])) < 1e-9
 
 
+@pytest.mark.subprocess
 def test_evaluate_paints_the_held_out_images_with_either_renderer_alike(run_dir):
   """tools/evaluate.py --renderer tf: the transfer measurement's instrument (issue 10)."""
   reports = {}
@@ -233,6 +240,7 @@ def test_user_images_are_read_the_training_way():
   assert line[7:9].min() < 0.5
 
 
+@pytest.mark.subprocess
 def test_bad_inputs_name_the_file_and_write_nothing(run_dir, exported, tmp_path):
   images = write_images(tmp_path / "in")
   empty = tmp_path / "empty.png"
@@ -257,6 +265,7 @@ def test_bad_inputs_name_the_file_and_write_nothing(run_dir, exported, tmp_path)
   assert "config.json" in stderr and not out.exists()
 
 
+@pytest.mark.subprocess
 def test_paint_refuses_models_of_the_wrong_kind(tmp_path):
   """An unconditional painter draws from noise; a SavedModel without 'paint' cannot paint."""
   from spiral_tf.agents import export  # pylint: disable=g-import-not-at-top

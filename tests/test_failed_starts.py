@@ -94,6 +94,7 @@ def image_folder(path):
 
 
 # --- a start that fails (defect: the corrected command was refused) ---------------------
+@pytest.mark.subprocess
 def test_a_start_that_fails_on_its_data_writes_no_config_and_the_corrected_command_trains(
     tmp_path):
   config = dict(test_training.TINY,
@@ -101,12 +102,13 @@ def test_a_start_that_fails_on_its_data_writes_no_config_and_the_corrected_comma
   config_path = tmp_path / "folder.json"
   config_path.write_text(json.dumps(config))
   run_dir = tmp_path / "run"
-  failed = run(train_cmd(config_path, run_dir, "train.max_minutes=0", f"train.max_steps={UPDATE}"))
+  failed = run(train_cmd(config_path, run_dir, "train.max_minutes=0",
+                         f"train.max_agent_steps={UPDATE}"))
   assert_one_error_line(failed, str(tmp_path / "missing"), "is not a folder")
   assert not (run_dir / "config.json").exists(), "a failed start records no config"
   good = image_folder(tmp_path / "images")
   corrected = run(train_cmd(config_path, run_dir, "train.max_minutes=0",
-                            f"train.max_steps={UPDATE}", f"data.path={good}"))
+                            f"train.max_agent_steps={UPDATE}", f"data.path={good}"))
   assert corrected.returncode == 0, corrected.stderr[-3000:]
   recorded_config = json.loads((run_dir / "config.json").read_text())
   assert recorded_config["data"]["path"] == str(good)
@@ -134,10 +136,12 @@ def test_an_untrained_folder_takes_a_new_config_and_a_trained_one_refuses_it(tmp
 
 
 # --- a run killed before its first checkpoint --------------------------------------------
+@pytest.mark.subprocess
 def test_a_run_killed_before_its_first_checkpoint_reruns_with_the_same_command_and_frees_memory(
     tiny_config, tmp_path):
   run_dir = tmp_path / "run"
-  cmd = train_cmd(tiny_config, run_dir, "train.max_minutes=0", f"train.max_steps={20 * UPDATE}")
+  cmd = train_cmd(tiny_config, run_dir, "train.max_minutes=0",
+                  f"train.max_agent_steps={20 * UPDATE}")
   proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           start_new_session=True)
   try:
@@ -159,6 +163,7 @@ def test_a_run_killed_before_its_first_checkpoint_reruns_with_the_same_command_a
   assert not os.path.exists(shm), "the dead run's shared memory was freed"
 
 
+@pytest.mark.subprocess
 def test_a_refused_run_frees_the_weight_store_a_killed_run_left(tiny_config, tmp_path):
   run_dir = tmp_path / "run"
   run_dir.mkdir()
@@ -177,8 +182,9 @@ def test_a_refused_run_frees_the_weight_store_a_killed_run_left(tiny_config, tmp
 
 
 # --- a fatal actor failure ------------------------------------------------------------
+@pytest.mark.subprocess
 def test_a_fatal_actor_failure_saves_a_checkpoint_and_the_same_config_resumes(tmp_path):
-  cfg = test_training.tiny(max_actor_restarts=0, max_steps=0, max_minutes=3)
+  cfg = test_training.tiny({"actors": {"max_restarts": 0}}, max_agent_steps=0, max_minutes=3)
   trainer = test_training.make_trainer(cfg, tmp_path)
 
   def kill_the_actor_after_two_updates():
@@ -203,10 +209,11 @@ def test_a_fatal_actor_failure_saves_a_checkpoint_and_the_same_config_resumes(tm
 
 
 # --- a failed --override-config --------------------------------------------------------
+@pytest.mark.subprocess
 def test_an_override_config_that_does_not_fit_keeps_config_json_and_names_the_mismatch(
     tiny_config, tmp_path):
   cfg = config_lib.load(str(tiny_config), "")
-  config_lib.apply(cfg, {"train": {"max_steps": UPDATE, "max_minutes": 0}})
+  config_lib.apply(cfg, {"train": {"max_agent_steps": UPDATE, "max_minutes": 0}})
   test_training.make_trainer(cfg, tmp_path).run()
   before = (tmp_path / "config.json").read_text()
   failed = run(train_cmd(tiny_config, tmp_path, "policy.torso_size=64") + ["--override-config"])
@@ -228,11 +235,13 @@ def test_a_checkpoint_of_other_shapes_is_a_mismatch_naming_them_not_corruption(t
 
 
 # --- the run folder cannot take checkpoints ---------------------------------------------
+@pytest.mark.subprocess
 def test_a_file_where_the_checkpoints_go_is_one_error_line_before_training(tiny_config, tmp_path):
   run_dir = tmp_path / "run"
   run_dir.mkdir()
   (run_dir / "checkpoints").write_text("not a folder")  # root ignores permission bits
-  proc = run(train_cmd(tiny_config, run_dir, "train.max_minutes=0", f"train.max_steps={UPDATE}"))
+  proc = run(train_cmd(tiny_config, run_dir, "train.max_minutes=0",
+                       f"train.max_agent_steps={UPDATE}"))
   assert_one_error_line(proc, str(run_dir / "checkpoints"), "is a file, not a folder")
   assert not (run_dir / "metrics.json").exists(), "refused before training"
   assert not (run_dir / "config.json").exists()
@@ -250,6 +259,7 @@ def test_an_unwritable_checkpoints_folder_is_refused_at_start(tmp_path, monkeypa
 
 
 # --- tools given a folder with no checkpoint; library noise -----------------------------
+@pytest.mark.subprocess
 @pytest.mark.parametrize("tool", ["evaluate.py", "export.py", "paint.py"])
 def test_a_tool_on_a_folder_without_checkpoints_prints_only_one_error_line(tmp_path, tool):
   run_dir = tmp_path / "run"
@@ -266,6 +276,7 @@ def test_a_tool_on_a_folder_without_checkpoints_prints_only_one_error_line(tmp_p
       f"error: no checkpoint in {run_dir}/checkpoints: train first"], proc.stderr[-3000:]
 
 
+@pytest.mark.subprocess
 def test_importing_spiral_tf_then_tensorflow_and_gym_prints_nothing():
   code = ("import spiral_tf, tensorflow as tf, gym, os; tf.constant(1.0) + 1.0; "
           "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])")
@@ -278,6 +289,7 @@ def test_importing_spiral_tf_then_tensorflow_and_gym_prints_nothing():
   assert kept.stdout.strip() == "1", "the user's own level is kept"
 
 
+@pytest.mark.subprocess
 def test_what_a_failing_library_import_printed_is_shown_with_its_error(tmp_path):
   (tmp_path / "gym").mkdir()
   (tmp_path / "gym" / "__init__.py").write_text(

@@ -15,7 +15,6 @@ import PIL
 import pytest
 from PIL import Image
 
-from spiral_tf import config as config_lib
 from spiral_tf import data
 from spiral_tf.training import actor as actor_lib
 from spiral_tf.training import actor_pool
@@ -48,6 +47,7 @@ def run_tool(cmd, timeout=240):
   return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
+@pytest.mark.subprocess
 def test_kill_9_of_the_whole_run_then_resume_continues_counter_and_history(tiny_config, tmp_path):
   run_dir = tmp_path / "run"
   cmd = train_cmd(tiny_config, run_dir, "train.max_minutes=3", "train.eval_every_minutes=0.05",
@@ -71,7 +71,7 @@ def test_kill_9_of_the_whole_run_then_resume_continues_counter_and_history(tiny_
   shm = "/dev/shm/" + run_folder.RunFolder(str(run_dir)).shared_memory_name
   assert os.path.exists(shm), "the killed run left its weight store behind"
   resumed = run_tool(train_cmd(tiny_config, run_dir, "train.max_minutes=0",
-                               f"train.max_steps={(before[-1]['frames'] + 320)}"))
+                               f"train.max_agent_steps={(before[-1]['frames'] + 320)}"))
   assert resumed.returncode == 0, resumed.stderr[-2000:]
   assert "resumed from" in resumed.stdout
   after = json.loads(metrics.read_text())["history"]
@@ -81,12 +81,13 @@ def test_kill_9_of_the_whole_run_then_resume_continues_counter_and_history(tiny_
 
 
 def _trained_folder(tmp_path, steps=3):
-  cfg = test_training.tiny(max_steps=steps * 32, max_minutes=0)
+  cfg = test_training.tiny(max_agent_steps=steps * 32, max_minutes=0)
   trainer = test_training.make_trainer(cfg, tmp_path)
   trainer.run()
   return cfg
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("garbage", [b"model_checkpoint_path: \x00\x01 nonsense {{", b"\xff\xfe\x80"])
 def test_a_damaged_checkpoint_index_recovers_from_the_newest_checkpoint(tmp_path, garbage):
   cfg = _trained_folder(tmp_path)
@@ -99,9 +100,10 @@ def test_a_damaged_checkpoint_index_recovers_from_the_newest_checkpoint(tmp_path
   assert len(trainer.history) == 2, "the history is kept"
 
 
+@pytest.mark.subprocess
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
   cfg = _trained_folder(tmp_path, steps=2)
-  cfg.train.max_steps = 4 * 32
+  cfg.train.max_agent_steps = 4 * 32
   trainer = builder.build_trainer(cfg, str(tmp_path), log=lambda m: None)
   trainer.restore()
   trainer.run()
@@ -115,6 +117,26 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
   assert any(os.path.basename(newest) in m for m in logs)
 
 
+def test_reading_another_runs_checkpoints_skips_a_damaged_newest_and_writes_nothing(tmp_path):
+  """The rule of a resume for a folder that is only read (a trained agent, init_policy_from)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  saved = tf.Variable([1.0])
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(w=saved), str(tmp_path), max_to_keep=3)
+  manager.save(checkpoint_number=1)
+  saved.assign([2.0])
+  newest = manager.save(checkpoint_number=2)
+  with open(newest + ".index", "wb") as f:
+    f.write(b"not a checkpoint")
+  index = (tmp_path / "checkpoint").read_bytes()
+  logs, into = [], tf.Variable([0.0])
+  path = checkpointing.restore_newest(tf.train.Checkpoint(w=into), str(tmp_path),
+                                      log=logs.append, own=False)
+  assert path == str(tmp_path / "ckpt-1") and float(into.numpy()[0]) == 1.0
+  assert any(line.startswith(f"recovered from {path} (ckpt-2: ") for line in logs), logs
+  assert (tmp_path / "checkpoint").read_bytes() == index, "another run's index is not rewritten"
+
+
+@pytest.mark.subprocess
 def test_history_without_checkpoints_is_not_overwritten_unless_asked(tmp_path):
   cfg = _trained_folder(tmp_path)
   for name in os.listdir(tmp_path / "checkpoints"):
@@ -136,6 +158,7 @@ def test_a_second_run_on_a_locked_folder_is_refused_naming_the_holder(tmp_path):
   run_folder.RunFolder(str(tmp_path)).lock()  # a released (or dead) holder blocks nothing
 
 
+@pytest.mark.subprocess
 def test_two_runs_on_one_folder_from_the_command_line(tiny_config, tmp_path):
   run_dir = tmp_path / "run"
   proc = subprocess.Popen(train_cmd(tiny_config, run_dir, "train.max_minutes=2"), cwd=REPO,
@@ -154,19 +177,20 @@ def test_two_runs_on_one_folder_from_the_command_line(tiny_config, tmp_path):
 
 def test_a_changed_config_on_resume_is_refused_naming_the_keys_and_keeps_config_json(tmp_path):
   cfg = test_training.tiny()
-  builder.prepare_run_dir(cfg, str(tmp_path)).release()
+  test_training.record_config(cfg, tmp_path)
   # A folder that has trained (an untrained one takes any config: test_failed_starts).
   (tmp_path / "metrics.json").write_text(json.dumps({"history": [{"step": 5, "frames": 160}]}))
   recorded = (tmp_path / "config.json").read_text()
   changed = test_training.tiny(policy_learning_rate=0.1, max_minutes=5)
   with pytest.raises(run_folder.RunFolderError, match=r"train\.policy_learning_rate: 0\.003 -> 0\.1"):
-    builder.prepare_run_dir(changed, str(tmp_path))
+    test_training.record_config(changed, tmp_path)
   assert (tmp_path / "config.json").read_text() == recorded
-  builder.prepare_run_dir(test_training.tiny(max_minutes=5), str(tmp_path)).release()  # schedule only
-  builder.prepare_run_dir(changed, str(tmp_path), allow_config_change=True).release()
+  test_training.record_config(test_training.tiny(max_minutes=5), tmp_path)  # schedule only
+  test_training.record_config(changed, tmp_path, allow_change=True)
   assert json.loads((tmp_path / "config.json").read_text())["train"]["policy_learning_rate"] == 0.1
 
 
+@pytest.mark.subprocess
 def test_a_truncated_training_image_ends_the_run_with_one_line_instead_of_hanging(tmp_path):
   data = tmp_path / "images"
   for split in ("train", "test"):
@@ -184,9 +208,10 @@ def test_a_truncated_training_image_ends_the_run_with_one_line_instead_of_hangin
   assert len([l for l in result.stderr.splitlines() if l.startswith("error:")]) == 1
 
 
+@pytest.mark.subprocess
 def test_a_resumed_critic_sees_the_renders_it_saw_before(tmp_path):
-  cfg = test_training.tiny(reward="critic", max_steps=3 * 32, max_minutes=0)
-  config_lib.apply(cfg, {"critic": {"channels": [8, 16]}})
+  cfg = test_training.tiny({"reward": {"kind": "critic"}, "critic": {"channels": [8, 16]}},
+                           max_agent_steps=3 * 32, max_minutes=0)
   trainer = test_training.make_trainer(cfg, tmp_path)
   trainer.run()
   renders, _ = trainer.replay.sample(1)
@@ -205,8 +230,9 @@ def _report_devices(targets=None):
                      f"GPUs={len(tf.config.list_physical_devices('GPU'))}")
 
 
+@pytest.mark.subprocess
 def test_actor_processes_see_no_gpu(tmp_path):
-  cfg = test_training.tiny(max_actor_restarts=0)
+  cfg = test_training.tiny({"actors": {"max_restarts": 0}})
   trainer = builder.build_trainer(cfg, str(tmp_path), log=lambda m: None)
   pool = trainer.make_actor_pool()
   pool.spec = pool.spec._replace(make_env=_report_devices)
@@ -225,6 +251,7 @@ def _hanging_env(targets=None):
   time.sleep(3600)
 
 
+@pytest.mark.subprocess
 def test_actors_that_send_nothing_stop_the_run_with_a_reason_instead_of_a_hang(tmp_path):
   trainer = builder.build_trainer(test_training.tiny(), str(tmp_path), log=lambda m: None)
   pool = trainer.make_actor_pool()

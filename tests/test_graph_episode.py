@@ -105,6 +105,7 @@ def test_missing_inputs_are_named():
     unconditional.play(2)
 
 
+@pytest.mark.slow
 def test_consecutive_calls_of_the_in_graph_actor_sample_afresh_not_shifted_by_one_step():
   """With all policy weights zero every logit is 0, so actions come from the seeds alone.
 

@@ -93,10 +93,11 @@ def summary_scalars(folder):
   return values
 
 
+@pytest.mark.subprocess
 def test_training_and_tools_evaluate_report_one_number_under_one_name(tmp_path, capsys):
   """metrics.json, the summaries and eval.json: the same keys and values for one policy."""
   run_dir = tmp_path / "run"
-  cfg = tiny(max_steps=2 * 16 * 2, max_minutes=0)
+  cfg = tiny(max_agent_steps=2 * 16 * 2, max_minutes=0)
   make_trainer(cfg, run_dir).run()
   with open(run_dir / "metrics.json") as f:
     metrics = json.load(f)

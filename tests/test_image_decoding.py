@@ -67,6 +67,7 @@ def test_an_image_beyond_the_size_limit_is_one_error_naming_the_file(tmp_path, s
     assert "scale it down" in str(err.value)
 
 
+@pytest.mark.slow
 def test_a_large_png_is_painted_like_a_small_one_without_full_size_float_copies(tmp_path):
   big, small = tmp_path / "big.png", tmp_path / "small.png"
   write_large_grey_png(big, 8000, 8000, half_dark_row(8000))

@@ -386,6 +386,7 @@ def test_check_gl_backends_finds_no_difference_against_its_own_backend_and_flags
   assert other["size16"]["max_abs_diff"] > 0.3 and other["size16"]["l2_ratio"] > 0.01
 
 
+@pytest.mark.subprocess
 def test_scene_descriptions_validate_where_tensorflow_is_not_installed():
   # A GPU box checking EGL renders (tools/check_gl_backends.py) may have MuJoCo but no TensorFlow.
   import subprocess  # pylint: disable=g-import-not-at-top
@@ -401,6 +402,7 @@ def test_scene_descriptions_validate_where_tensorflow_is_not_installed():
   assert "'type': 1" in out.stdout and "refused:" in out.stdout and "type" in out.stdout.split("refused:")[1]
 
 
+@pytest.mark.subprocess
 def test_osmesa_renders_a_scene_where_tensorflow_is_not_installed():
   import subprocess  # pylint: disable=g-import-not-at-top
   code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['tf_agents'] = None\n"

@@ -364,6 +364,7 @@ print(json.dumps(dict(
 """
 
 
+@pytest.mark.subprocess
 def test_a_two_cpu_mirrored_strategy_sums_the_replicas_gradients_to_the_one_device_ones():
   """step and unroll under tf.function on two logical CPUs, each half the batch: the
   cross-replica sums of loss and gradients equal one device's on the whole batch."""
@@ -413,6 +414,7 @@ def test_checkpoint_restore_after_scrambling_gives_identical_outputs(tmp_path):
   assert_nested_equal(before, after)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("conditional", [False, True])
 def test_exported_step_is_greedy_with_zero_gumbel_noise_and_samples_with_it(tmp_path, conditional):
   policy = tiny_policy(conditional=conditional)

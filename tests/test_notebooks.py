@@ -28,6 +28,7 @@ def quickstart(tmp_path_factory):
   return run_dir, stdout, summary
 
 
+@pytest.mark.notebook
 def test_quickstart_trains_evaluates_and_shows_the_results(quickstart):
   run_dir, stdout, summary = quickstart
   assert summary["cells"] == 5
@@ -38,6 +39,7 @@ def test_quickstart_trains_evaluates_and_shows_the_results(quickstart):
     assert os.path.exists(os.path.join(run_dir, "eval", name))
 
 
+@pytest.mark.notebook
 def test_paint_notebook_paints_a_sketch_into_every_view(quickstart, tmp_path):
   out = tmp_path / "painted"
   stdout, summary = run_notebook("paint_your_image", RUN_DIR=quickstart[0], OUT_DIR=str(out))
@@ -47,6 +49,7 @@ def test_paint_notebook_paints_a_sketch_into_every_view(quickstart, tmp_path):
   assert "<svg" in stdout
 
 
+@pytest.mark.notebook
 def test_export_notebook_serves_and_runs_litert(quickstart, tmp_path):
   out = tmp_path / "exported"
   stdout, summary = run_notebook("export", RUN_DIR=quickstart[0], EXPORT_DIR=str(out))
@@ -56,6 +59,7 @@ def test_export_notebook_serves_and_runs_litert(quickstart, tmp_path):
   assert '{"signature_name": "paint", "inputs": {"target": [[[[1.0]' in stdout
 
 
+@pytest.mark.notebook
 def test_unconditional_notebook_trains_and_scores_samples(tmp_path, shared_data):
   run_dir = str(tmp_path / "run")
   stdout, summary = run_notebook("unconditional_mnist", RUN_DIR=run_dir, TRAIN_MINUTES=0.1,
@@ -67,6 +71,7 @@ def test_unconditional_notebook_trains_and_scores_samples(tmp_path, shared_data)
     assert name in stdout and "Frechet" in stdout
 
 
+@pytest.mark.subprocess
 def test_notebooks_are_the_generated_ones_and_a_bad_cell_fails_the_run(tmp_path):
   """colab/*.ipynb come from tools/make_notebooks.py; a failing cell is exit code 1, named."""
   subprocess.run([sys.executable, os.path.join(REPO, "tools", "make_notebooks.py"), str(tmp_path)],

@@ -172,6 +172,7 @@ def test_ink_oracle_paints_digits_closer_than_the_blank_canvas_and_random_progra
                                 np.stack([e.canvases[-1] for e in oracle]))
 
 
+@pytest.mark.slow
 def test_classifier_trains_once_then_loads_the_same_weights_from_its_cache(tmp_path, digits):
   images, labels = as_canvas(digits[0], 16), digits[1]
   logs = []
@@ -212,7 +213,7 @@ def tiny_config(tmp_path, data_path, conditional):
   cfg = {"name": "tiny_mnist", "env": TINY_ENV, "policy": TINY_POLICY,
          "critic": {"channels": [8, 16]},
          "data": {"name": "mnist", "path": data_path, "eval_images": 8},
-         "train": {"conditional": conditional, "reward": "critic", "batch_size": 8}}
+         "train": {"conditional": conditional, "batch_size": 8}, "reward": {"kind": "critic"}}
   path = tmp_path / "tiny.json"
   path.write_text(json.dumps(cfg))
   return path
@@ -222,6 +223,7 @@ def last_json(capsys):
   return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_smoke_score_samples_scores_an_untrained_conditional_run(tmp_path, tiny_mnist, capsys):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from spiral_tf import config as config_lib  # pylint: disable=g-import-not-at-top
@@ -245,6 +247,7 @@ def test_smoke_score_samples_scores_an_untrained_conditional_run(tmp_path, tiny_
   assert not any("critic_score" in r for r in report["rows"].values())  # none was saved
 
 
+@pytest.mark.slow
 def test_score_samples_reports_the_runs_own_critic_scores_of_every_set(tmp_path, tiny_mnist,
                                                                        capsys):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -278,17 +281,19 @@ def test_score_samples_reports_the_runs_own_critic_scores_of_every_set(tmp_path,
   assert report["rows"]["real digits"]["critic_score"] == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_smoke_bench_critic_signal_reports_spearman_and_sign_agreement(tmp_path, tiny_mnist,
                                                                        capsys):
   config = tiny_config(tmp_path, tiny_mnist, True)
   assert bench_critic_signal.main(["--config", str(config), "--profile", "", "--updates", "3",
                                    "--fake-episodes", "8", "--targets", "4",
-                                   "--set", "train.critic_fakes=all"]) == 0
+                                   "--set", "critic_training.fakes=all"]) == 0
   report = last_json(capsys)
   assert -1 <= report["spearman"] <= 1 and 0 <= report["sign_agreement"] <= 1
   assert report["critic_fakes"] == "all" and report["replayed_fakes"] == 8 * 3
 
 
+@pytest.mark.slow
 def test_unconditional_evaluation_records_how_varied_greedy_and_sampled_samples_are(tmp_path,
                                                                                      tiny_mnist):
   from spiral_tf import config as config_lib  # pylint: disable=g-import-not-at-top
@@ -312,6 +317,7 @@ def test_unconditional_evaluation_records_how_varied_greedy_and_sampled_samples_
   assert "distinct" in lines[-1] and "| sampling" in lines[-1]
 
 
+@pytest.mark.slow
 def test_evaluator_seed_fixes_noise_and_sampled_actions(tmp_path, tiny_mnist):
   from spiral_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top

@@ -92,6 +92,7 @@ def test_steady_brush_matches_libmypaint_stroke_by_stroke(steady_brush):
   env.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [
     dict(canvas_size=16, grid_size=8, brush_sizes=(2.0,), use_pressure=False, use_color=False),
     dict(canvas_size=24, grid_size=12, brush_sizes=(1.5, 3.0), use_pressure=False,
@@ -116,6 +117,7 @@ def test_every_environment_option_agrees_with_the_env(options, steady_brush):
   env.close()
 
 
+@pytest.mark.slow
 def test_real_brush_differs_from_libmypaint_no_more_than_libmypaint_from_itself():
   env = LibMyPaintEnv(episode_length=8, **SMALL)
   renderer = TFRenderer.from_env(env)
@@ -139,6 +141,7 @@ def random_batch(renderer, batch, steps, seed):
           for c, n in renderer.action_counts.items()}
 
 
+@pytest.mark.slow
 def test_xla_and_plain_graph_render_the_same_canvases():
   # One brush size whose jittered radius straddles libmypaint's anti-aliasing
   # threshold (3 pixels): both rr paths and their switch, one compilation.
@@ -151,6 +154,7 @@ def test_xla_and_plain_graph_render_the_same_canvases():
   np.testing.assert_allclose(xla, graph, atol=2e-4)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_canvases_and_seeds_differ_only_near_strokes(
     small_renderer, steady_brush):
   actions = random_batch(small_renderer, 4, 3, seed=2)

@@ -14,8 +14,12 @@ from spiral_tf.eval import reconstruction
 from spiral_tf.training import actor_pool
 from spiral_tf.training import builder
 from spiral_tf.training import checkpointing
+from spiral_tf.training import run_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+
+import train as train_tool  # noqa: E402  pylint: disable=g-import-not-at-top
 
 TINY = {
     "name": "tiny",
@@ -26,24 +30,35 @@ TINY = {
     "policy": {"conv_channels": 8, "num_residual_blocks": 1, "residual_channels": 8,
                "torso_size": 32, "core_size": 32, "spatial_head": "dense",
                "conditioning_hidden": [16, 8], "head_mlp_hidden": [8, 16]},
-    "train": {"conditional": True, "reward": "l2", "reward_scale": 10.0, "batch_size": 16, "num_actors": 1,
-              "envs_per_actor": 16, "policy_learning_rate": 0.003, "max_minutes": 1.0,
-              "eval_every_minutes": 100, "checkpoint_every_minutes": 100, "seed": 0},
+    "train": {"conditional": True, "batch_size": 16, "policy_learning_rate": 0.003,
+              "max_minutes": 1.0, "eval_every_minutes": 100, "checkpoint_every_minutes": 100,
+              "seed": 0},
+    "reward": {"kind": "l2", "scale": 10.0},
+    "actors": {"count": 1, "envs_per_actor": 16},
 }
 
 
-def tiny(**train):
+def tiny(sections=None, **train):
+  """TINY, then ``sections`` (a layer, e.g. {"reward": {"kind": "critic"}}), then train.* keys."""
   cfg = config_lib.apply(config_lib.Config(), json.loads(json.dumps(TINY)))
+  config_lib.apply(cfg, sections or {})
   config_lib.apply(cfg, {"train": train})
   config_lib.validate(cfg)
   return cfg
 
 
+def record_config(cfg, run_dir, allow_change=False):
+  """What tools/train.py does with a run folder's config.json: refuse a changed one, or write."""
+  folder = run_folder.RunFolder(str(run_dir))
+  folder.record_config(builder.config_dict(cfg), train_tool.recorded_config(folder),
+                       allow_change=allow_change)
+
+
 def make_trainer(cfg, run_dir, log=lambda m: None):
-  """What tools/train.py does before it runs: the folder, the parts, the resume."""
-  builder.prepare_run_dir(cfg, str(run_dir))
+  """What tools/train.py does before it runs: the parts, the resume, the config recorded."""
   trainer = builder.build_trainer(cfg, str(run_dir), log=log)
   trainer.restore()
+  record_config(cfg, run_dir)
   return trainer
 
 
@@ -51,12 +66,14 @@ def _crashing_env(targets=None):
   raise RuntimeError("this environment always crashes")
 
 
+@pytest.mark.learning
+@pytest.mark.subprocess
 def test_tiny_agent_learns_to_reconstruct_better_than_blank_and_random(tmp_path):
   # A fixed budget of updates, not of minutes, so a slow or busy machine
   # trains as much as a quiet one; the learning rate is the one whose curves
   # were smooth on the seeds tried (at 3e-3, one of twelve seeds here fell
   # back to never painting and a CI run ended at 1.05x blank).
-  trainer = make_trainer(tiny(max_steps=1800 * 16 * 2, max_minutes=10,
+  trainer = make_trainer(tiny(max_agent_steps=1800 * 16 * 2, max_minutes=10,
                               policy_learning_rate=0.001), tmp_path)
   result = trainer.run()
   first, last = trainer.history[0], trainer.history[-1]
@@ -70,10 +87,11 @@ def test_tiny_agent_learns_to_reconstruct_better_than_blank_and_random(tmp_path)
   assert result["frames"] == trainer.frames.numpy()
 
 
+@pytest.mark.learning
 def test_tiny_agent_trained_with_the_tf_renderer_paints_well_in_libmypaint(tmp_path):
   """env.renderer=tf: episodes from the in-graph actor; evaluation (libmypaint) is the transfer."""
-  cfg = config_lib.apply(tiny(max_steps=1800 * 16 * 2, max_minutes=10, policy_learning_rate=0.001),
-                         {"env": {"renderer": "tf"}})
+  cfg = tiny({"env": {"renderer": "tf"}}, max_agent_steps=1800 * 16 * 2, max_minutes=10,
+             policy_learning_rate=0.001)
   trainer = make_trainer(cfg, tmp_path)
   assert type(trainer.make_actor_pool()).__name__ == "GraphActorPool"
   trainer.run()
@@ -92,12 +110,13 @@ def test_tiny_agent_trained_with_the_tf_renderer_paints_well_in_libmypaint(tmp_p
   assert abs(own["l2"] - last["eval_l2"]) <= 0.15 * last["eval_l2"], (own["l2"], last)
 
 
+@pytest.mark.slow
 def test_critic_reward_trains_from_the_in_graph_actor_on_every_canvas(tmp_path):
   """env.renderer=tf with the critic reward: the replay the critic learns from is filled by it."""
-  cfg = config_lib.apply(tiny(max_steps=8 * 16 * 2, max_minutes=0),
-                         {"env": {"renderer": "tf"}, "critic": {"channels": [8, 16]},
-                          "train": {"reward": "critic", "critic_fakes": "all",
-                                    "critic_warmup_steps": 2, "critic_reward_polyak": 0.01}})
+  cfg = tiny({"env": {"renderer": "tf"}, "critic": {"channels": [8, 16]},
+              "reward": {"kind": "critic"},
+              "critic_training": {"fakes": "all", "warmup_updates": 2, "reward_polyak": 0.01}},
+             max_agent_steps=8 * 16 * 2, max_minutes=0)
   trainer = make_trainer(cfg, tmp_path)
   before = [w.copy() for w in trainer.critic_learner.critic.get_weights()]
   result = trainer.run()
@@ -111,14 +130,15 @@ def test_critic_reward_trains_from_the_in_graph_actor_on_every_canvas(tmp_path):
   assert np.isfinite(metrics["final"]["eval_l2_vs_blank"])
 
 
+@pytest.mark.subprocess
 def test_resumed_run_continues_its_step_counter(tmp_path):
   frames_per_batch = 16 * 2
-  first = make_trainer(tiny(max_steps=5 * frames_per_batch, max_minutes=0), tmp_path)
+  first = make_trainer(tiny(max_agent_steps=5 * frames_per_batch, max_minutes=0), tmp_path)
   first.run()
   steps_before = int(first.learner_step.numpy())
   assert steps_before == 5
   weights = [w.copy() for w in first.policy.get_weights()]
-  second = make_trainer(tiny(max_steps=8 * frames_per_batch, max_minutes=0), tmp_path)
+  second = make_trainer(tiny(max_agent_steps=8 * frames_per_batch, max_minutes=0), tmp_path)
   assert int(second.learner_step.numpy()) == steps_before
   for a, b in zip(weights, second.policy.get_weights()):
     np.testing.assert_array_equal(a, b)
@@ -127,12 +147,13 @@ def test_resumed_run_continues_its_step_counter(tmp_path):
   assert len(second.history) == len(first.history) + 1, "the eval history carries over"
 
 
+@pytest.mark.subprocess
 def test_init_policy_from_starts_a_new_run_with_anothers_policy_and_only_at_step_0(tmp_path):
-  source = make_trainer(tiny(max_steps=6 * 32, max_minutes=0), tmp_path / "source")
+  source = make_trainer(tiny(max_agent_steps=6 * 32, max_minutes=0), tmp_path / "source")
   source.run()
   trained = [w.copy() for w in source.policy.get_weights()]
   logs = []
-  cfg = tiny(max_steps=2 * 32, max_minutes=0, init_policy_from=str(tmp_path / "source"))
+  cfg = tiny(max_agent_steps=2 * 32, max_minutes=0, init_policy_from=str(tmp_path / "source"))
   second = make_trainer(cfg, tmp_path / "second", log=logs.append)
   for a, b in zip(trained, second.policy.get_weights()):
     np.testing.assert_array_equal(a, b)
@@ -145,21 +166,22 @@ def test_init_policy_from_starts_a_new_run_with_anothers_policy_and_only_at_step
   own = [w.copy() for w in second.policy.get_weights()]
   assert any(not np.array_equal(a, b) for a, b in zip(trained, own)), "it did not train"
   # Resuming restores its own checkpoint; the source's policy is not copied again.
-  resumed = make_trainer(tiny(max_steps=3 * 32, max_minutes=0,
+  resumed = make_trainer(tiny(max_agent_steps=3 * 32, max_minutes=0,
                               init_policy_from=str(tmp_path / "source")), tmp_path / "second")
   assert int(resumed.learner_step.numpy()) == 2
   for a, b in zip(own, resumed.policy.get_weights()):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.subprocess
 def test_init_policy_from_a_folder_without_a_fitting_policy_is_a_clear_error(tmp_path):
   with pytest.raises(checkpointing.CheckpointError, match="no checkpoint in .*nowhere"):
-    make_trainer(tiny(max_steps=32, max_minutes=0, init_policy_from=str(tmp_path / "nowhere")),
-                 tmp_path / "a")
-  wider = config_lib.apply(tiny(max_steps=2 * 32, max_minutes=0), {"policy": {"core_size": 48}})
+    make_trainer(tiny(max_agent_steps=32, max_minutes=0,
+                      init_policy_from=str(tmp_path / "nowhere")), tmp_path / "a")
+  wider = tiny({"policy": {"core_size": 48}}, max_agent_steps=2 * 32, max_minutes=0)
   make_trainer(wider, tmp_path / "wider").run()
-  cfg = tiny(max_steps=32, max_minutes=0, init_policy_from=str(tmp_path / "wider"))
-  builder.prepare_run_dir(cfg, str(tmp_path / "b"))
+  cfg = tiny(max_agent_steps=32, max_minutes=0, init_policy_from=str(tmp_path / "wider"))
+  record_config(cfg, tmp_path / "b")
   trainer = builder.build_trainer(cfg, str(tmp_path / "b"), log=lambda m: None)
   before = [w.copy() for w in trainer.policy.get_weights()]
   with pytest.raises(checkpointing.CheckpointError, match="does not fit this config's policy"):
@@ -168,13 +190,50 @@ def test_init_policy_from_a_folder_without_a_fitting_policy_is_a_clear_error(tmp
     np.testing.assert_array_equal(a, b)
   assert not checkpointing.checkpoint_paths(str(tmp_path / "b" / "checkpoints"))
   # The same folder starts once the key is fixed: it may change before the first checkpoint.
-  make_trainer(tiny(max_steps=32, max_minutes=0, init_policy_from=""), tmp_path / "b").run()
+  make_trainer(tiny(max_agent_steps=32, max_minutes=0, init_policy_from=""), tmp_path / "b").run()
 
 
+@pytest.mark.subprocess
+def test_init_policy_from_skips_a_damaged_newest_checkpoint_as_a_resume_does(tmp_path):
+  source = tmp_path / "source"
+  first = make_trainer(tiny(max_agent_steps=2 * 32, max_minutes=0), source)
+  first.run()
+  older = [w.copy() for w in first.policy.get_weights()]
+  make_trainer(tiny(max_agent_steps=4 * 32, max_minutes=0), source).run()
+  newest, previous = checkpointing.checkpoint_paths(str(source / "checkpoints"))[:2]
+  with open(newest + ".index", "wb") as f:
+    f.write(b"not a checkpoint")
+  index = (source / "checkpoints" / "checkpoint").read_bytes()
+  cfg = tiny(max_agent_steps=32, max_minutes=0, init_policy_from=str(source))
+  logs = []
+  second = make_trainer(cfg, tmp_path / "second", log=logs.append)
+  for a, b in zip(older, second.policy.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  assert any(f"recovered from {previous}" in line and os.path.basename(newest) in line
+             for line in logs), logs
+  assert any(f"policy initialised from {previous}" in line for line in logs), logs
+  assert (source / "checkpoints" / "checkpoint").read_bytes() == index, "the source is only read"
+  # Every checkpoint damaged: one error naming the folder, the policy left as it was.
+  with open(previous + ".index", "wb") as f:
+    f.write(b"not a checkpoint")
+  trainer = builder.build_trainer(cfg, str(tmp_path / "third"), log=lambda m: None)
+  before = [w.copy() for w in trainer.policy.get_weights()]
+  with pytest.raises(checkpointing.CheckpointError) as err:
+    trainer.restore()
+  message = str(err.value)
+  assert message.startswith(f"train.init_policy_from: no checkpoint in {source / 'checkpoints'} "
+                            "could be restored"), message
+  assert os.path.basename(newest) in message and os.path.basename(previous) in message
+  assert "\n" not in message
+  for a, b in zip(before, trainer.policy.get_weights()):
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.subprocess
 def test_killing_an_actor_mid_run_does_not_stop_training(tmp_path):
   logs = []
-  trainer = make_trainer(tiny(max_steps=40 * 32, max_minutes=0, num_actors=2, envs_per_actor=8),
-                         tmp_path, log=logs.append)
+  trainer = make_trainer(tiny({"actors": {"count": 2, "envs_per_actor": 8}},
+                              max_agent_steps=40 * 32, max_minutes=0), tmp_path, log=logs.append)
   killed = []
 
   def killer():
@@ -193,8 +252,9 @@ def test_killing_an_actor_mid_run_does_not_stop_training(tmp_path):
   assert any("died" in m and "restarting" in m for m in logs)
 
 
+@pytest.mark.subprocess
 def test_all_actors_dying_raises_a_clear_error_instead_of_hanging(tmp_path):
-  trainer = make_trainer(tiny(max_minutes=2, max_actor_restarts=0), tmp_path)
+  trainer = make_trainer(tiny({"actors": {"max_restarts": 0}}, max_minutes=2), tmp_path)
   make_pool = trainer.make_actor_pool
 
   def crashing_pool():
@@ -203,29 +263,32 @@ def test_all_actors_dying_raises_a_clear_error_instead_of_hanging(tmp_path):
     return pool
 
   trainer.make_actor_pool = crashing_pool
-  with pytest.raises(actor_pool.ActorsFailedError, match="max_actor_restarts.*always crashes|always crashes.*max_actor_restarts"):
+  with pytest.raises(actor_pool.ActorsFailedError,
+                     match="max_restarts.*always crashes|always crashes.*max_restarts"):
     trainer.run()
 
 
+@pytest.mark.subprocess
 def test_corrupt_checkpoint_names_the_file_and_what_to_do(tmp_path):
-  trainer = make_trainer(tiny(max_steps=2 * 32, max_minutes=0), tmp_path)
+  trainer = make_trainer(tiny(max_agent_steps=2 * 32, max_minutes=0), tmp_path)
   trainer.run()
   ckpt = trainer.checkpoints.latest
   with open(ckpt + ".index", "wb") as f:
     f.write(b"not a checkpoint")
   with pytest.raises(checkpointing.CheckpointError) as err:
-    make_trainer(tiny(max_steps=4 * 32, max_minutes=0), tmp_path)
+    make_trainer(tiny(max_agent_steps=4 * 32, max_minutes=0), tmp_path)
   assert os.path.basename(ckpt) in str(err.value) and "new run folder" in str(err.value)
 
 
+@pytest.mark.subprocess
 def test_critic_reward_and_mirrored_strategy_over_two_cpus_train_from_the_command_line(tmp_path):
   config_path = tmp_path / "tiny.json"
   config_path.write_text(json.dumps(TINY))
   run_dir = tmp_path / "run"
   cmd = [sys.executable, os.path.join(REPO, "tools", "train.py"), "--config", str(config_path),
          "--profile", "", "--run-dir", str(run_dir),
-         "--set", "train.strategy=cpu:2", "--set", "train.reward=critic",
-         "--set", "train.max_steps=192", "--set", "train.max_minutes=0",
+         "--set", "train.strategy=cpu:2", "--set", "reward.kind=critic",
+         "--set", "train.max_agent_steps=192", "--set", "train.max_minutes=0",
          "--set", "critic.channels=[8,16]"]
   proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -255,6 +318,7 @@ def _train_until_signalled(cmd, run_dir, signum):
   return proc.returncode, "".join(lines) + out, err
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_the_same_command_resumes(tmp_path):
   config_path = tmp_path / "tiny.json"
   config_path.write_text(json.dumps(TINY))
@@ -282,6 +346,7 @@ def test_unknown_config_key_is_named_with_a_suggestion(tmp_path):
     config_lib.apply(config_lib.Config(), {"policy": {"lstm_units": 3}})
 
 
+@pytest.mark.slow
 def test_empty_canvas_penalty_fires_on_mujocos_empty_platform_and_not_once_an_object_is_placed(
     tmp_path):
   from spiral_tf.data import mujoco_scenes as scenes_data
@@ -289,7 +354,8 @@ def test_empty_canvas_penalty_fires_on_mujocos_empty_platform_and_not_once_an_ob
   from spiral_tf.losses import rewards as rewards_lib
   scenes_data.generate_dataset(str(tmp_path / "scenes"), num_train=8, num_test=4,
                                image_size=16, seed=0)
-  cfg = tiny(max_steps=1, max_minutes=0, entropy_costs={"kind": 0.2}, empty_canvas_penalty=10.0)
+  cfg = tiny({"reward": {"empty_canvas_penalty": 10.0}}, max_agent_steps=1, max_minutes=0,
+             entropy_costs={"kind": 0.2})
   config_lib.apply(cfg, {"env": {"domain": "mujoco_scenes", "canvas_size": 16,
                                  "episode_length": 3},
                          "data": {"name": "mujoco_scenes", "path": str(tmp_path / "scenes"),
@@ -318,12 +384,13 @@ def test_entropy_cost_of_an_unknown_component_is_an_error_naming_the_valid_ones(
   assert costs["flag"] == 0.3 and costs["end"] == cfg.train.entropy_cost
 
 
+@pytest.mark.subprocess
 def test_smoke_mujoco_scenes_agent_trains_and_evaluates_against_its_empty_platform(tmp_path):
   from spiral_tf.data import mujoco_scenes as scenes_data
   from spiral_tf.envs import mujoco_scenes  # noqa: F401  (loads OSMesa the safe way first)
   scenes_data.generate_dataset(str(tmp_path / "scenes"), num_train=64, num_test=16,
                                image_size=16, seed=0)
-  cfg = tiny(max_steps=6 * 16 * 3, max_minutes=0, entropy_costs={"kind": 0.2})
+  cfg = tiny(max_agent_steps=6 * 16 * 3, max_minutes=0, entropy_costs={"kind": 0.2})
   config_lib.apply(cfg, {"env": {"domain": "mujoco_scenes", "canvas_size": 16,
                                  "episode_length": 3},
                          "data": {"name": "mujoco_scenes", "path": str(tmp_path / "scenes"),

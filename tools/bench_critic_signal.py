@@ -1,15 +1,15 @@
 """Benchmark: does the configured critic's reward carry the l2 signal? (issue 8)
 
   python tools/bench_critic_signal.py --config configs/mnist_conditional.json \
-      --set data.path=../shared/data/mnist [--set train.critic_loss=non_saturating ...] \
+      --set data.path=../shared/data/mnist [--set critic_training.loss=non_saturating ...] \
       [--updates 400] [--targets 64]
 
 Trains the config's critic (builder.make_critic, critic_loss_fn, CriticLearner
-with train.critic_loss, critic_input, critic_fakes, critic.spectral_norm) for
+with critic_training.loss, input and fakes, critic.spectral_norm) for
 --updates steps on training images against fakes made without an agent:
 half the fake episodes are random programs, half the ink oracle's
 (eval/scripted_programs: greedy strokes along the target's missing ink, 20%
-random steps), stored in a replay by train.critic_fakes (final canvases, or
+random steps), stored in a replay by critic_training.fakes (final canvases, or
 also intermediate ones). Then, on held-out targets:
   spearman        mean per-target Spearman correlation between the reward
                   (builder.score_fn) and -l2 over candidates from blank to
@@ -58,11 +58,11 @@ def main(argv=None):
   from spiral_tf.training import devices  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import replay as replay_lib  # pylint: disable=g-import-not-at-top
 
-  cfg = config_lib.load(args.config, args.profile, args.set + ["train.reward=critic"])
+  cfg = config_lib.load(args.config, args.profile, args.set + ["reward.kind=critic"])
   if cfg.env.domain != "libmypaint":
     raise cli.UserError(f"bench_critic_signal paints with libmypaint; {args.config} is "
                         f"{cfg.env.domain!r}")
-  t = cfg.train
+  t, c = cfg.train, cfg.critic_training
   devices.set_threads(t.learner_threads, print)
   # Keras 2's unseeded initializers ignore tf.random.set_seed alone; this seeds them too.
   keras.utils.set_random_seed(args.seed)
@@ -75,11 +75,11 @@ def main(argv=None):
   episodes = critic_signal.fake_episodes(make_env, fake_targets, seed=args.seed)
   replay = replay_lib.RenderReplay(args.fake_episodes * (cfg.env.episode_length + 1),
                                    env.observation_spec()["canvas"].shape, t.conditional,
-                                   seed=args.seed, fakes=t.critic_fakes)
+                                   seed=args.seed, fakes=c.fakes)
   critic_signal.add_to_replay(replay, episodes, fake_targets if t.conditional else None)
 
   critic = builder.make_critic(cfg, env)
-  optimizer = keras.optimizers.Adam(t.critic_learning_rate, beta_1=t.critic_beta1)
+  optimizer = keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1)
   # pylint: disable-next=protected-access
   critic_fn = builder.critic_fn(cfg, critic, training=True)
   learner = critic_learner_lib.CriticLearner(critic, optimizer, tf.distribute.get_strategy(),
@@ -115,8 +115,8 @@ def main(argv=None):
   overall = sum(r * n for r, n in agreement.values() if n) / max(counted, 1)
   done = time.perf_counter()
 
-  print(f"critic: loss {t.critic_loss}, input {t.critic_input if t.conditional else 'image'}, "
-        f"fakes {t.critic_fakes}, spectral norm {cfg.critic.spectral_norm}; {args.updates} "
+  print(f"critic: loss {c.loss}, input {c.input if t.conditional else 'image'}, "
+        f"fakes {c.fakes}, spectral norm {cfg.critic.spectral_norm}; {args.updates} "
         f"updates of {t.batch_size} on {len(replay)} replayed fakes from {args.fake_episodes} "
         f"episodes ({time.perf_counter() - start:.0f} s)")
   print(f"{'candidate':24s} {'mean score':>10s} {'mean l2':>9s}")
@@ -133,8 +133,8 @@ def main(argv=None):
       steps_counted=counted, targets=len(held_out), candidates=list(critic_signal.CANDIDATES),
       config=args.config, profile=args.profile, overrides=args.set, updates=args.updates,
       fake_episodes=args.fake_episodes, replayed_fakes=len(replay), batch_size=t.batch_size,
-      conditional=t.conditional, critic_loss=t.critic_loss, critic_input=t.critic_input,
-      critic_fakes=t.critic_fakes, spectral_norm=cfg.critic.spectral_norm,
+      conditional=t.conditional, critic_loss=c.loss, critic_input=c.input,
+      critic_fakes=c.fakes, spectral_norm=cfg.critic.spectral_norm,
       critic_terms=terms, seconds=dict(fakes=round(painted - start, 1),
                                        training=round(trained - painted, 1),
                                        measuring=round(done - trained, 1)))

@@ -7,6 +7,11 @@ Each kind of work is measured with the whole machine, in its own process:
   learner     the learners with every core as TensorFlow threads, on recorded
               episodes (trajectory steps trained);
   end to end  the training system as the config runs it, steady state.
+With --set actors.engine=ray the end-to-end run plays with Ray actors (a
+local Ray instance) and the same config with actor processes is measured
+too: the JSON then adds end_to_end_processes_steps_per_s and
+ray_over_processes (peak_rss_gib counts the learner's process and actor
+processes, not Ray's workers).
 With --set env.renderer=tf the actors are the in-graph actor (whole
 episodes in one tf.function, TF renderer) and the same config's end-to-end
 rate with libmypaint actor processes is measured too: the JSON then adds
@@ -129,8 +134,12 @@ def measure_learner(cfg, seconds: float) -> dict:
                 / (time.perf_counter() - start), learner_threads=t.learner_threads)
 
 
-def measure_end_to_end(cfg, seconds: float) -> dict:
-  """Agent steps/s of the whole training system as configured, steady state."""
+def measure_end_to_end(cfg, seconds: float, on_pool=lambda pool: None) -> dict:
+  """Agent steps/s of the whole training system as configured, steady state.
+
+  ``on_pool`` is given the run's actor pool when the run ends (before it is closed
+  nothing is read from it), e.g. to see where Ray actors ran.
+  """
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   peak = [0]
   with tempfile.TemporaryDirectory() as tmp:
@@ -151,10 +160,11 @@ def measure_end_to_end(cfg, seconds: float) -> dict:
     threading.Thread(target=sample_memory, daemon=True).start()
     trainer.run()
     done.set()
+    on_pool(trainer.pool)
     log = np.array(trainer.rate_log, np.float64)
   warm = log[len(log) // 5:]  # skip actor start-up and tracing
   rate = (warm[-1, 1] - warm[0, 1]) / (warm[-1, 0] - warm[0, 0])
-  return dict(end_to_end_steps_per_s=rate, actor_processes_configured=cfg.train.num_actors,
+  return dict(end_to_end_steps_per_s=rate, actor_processes_configured=cfg.actors.count,
               peak_rss_gib=peak[0] / 2 ** 30)
 
 
@@ -165,8 +175,16 @@ def measure_end_to_end_libmypaint(cfg, seconds: float) -> dict:
           measure_end_to_end(cfg, seconds)["end_to_end_steps_per_s"]}
 
 
+def measure_end_to_end_processes(cfg, seconds: float) -> dict:
+  """The end-to-end rate of the same config with actor processes (the comparison for Ray)."""
+  cfg.actors.engine = "processes"
+  return {"end_to_end_processes_steps_per_s":
+          measure_end_to_end(cfg, seconds)["end_to_end_steps_per_s"]}
+
+
 PHASES = {"actors": measure_actors, "learner": measure_learner, "end_to_end": measure_end_to_end,
-          "end_to_end_libmypaint": measure_end_to_end_libmypaint}
+          "end_to_end_libmypaint": measure_end_to_end_libmypaint,
+          "end_to_end_processes": measure_end_to_end_processes}
 
 
 def main(argv=None):
@@ -189,6 +207,8 @@ def main(argv=None):
   phases = ["actors", "learner", "end_to_end"]
   if cfg.env.renderer == "tf":
     phases.append("end_to_end_libmypaint")
+  if cfg.actors.engine == "ray":
+    phases.append("end_to_end_processes")
   for phase in phases:
     cmd = [sys.executable, os.path.abspath(__file__), "--phase", phase, "--config", args.config,
            "--profile", args.profile, "--seconds", str(args.seconds)]
@@ -211,6 +231,10 @@ def main(argv=None):
     out.update(renderer="tf", end_to_end_libmypaint_steps_per_s=round(
         result["end_to_end_libmypaint_steps_per_s"], 1), tf_over_libmypaint=round(
             e2e / result["end_to_end_libmypaint_steps_per_s"], 3))
+  if "end_to_end_processes_steps_per_s" in result:
+    processes = result["end_to_end_processes_steps_per_s"]
+    out.update(actors_engine="ray", end_to_end_processes_steps_per_s=round(processes, 1),
+               ray_over_processes=round(e2e / processes, 3))
   print(json.dumps(out))
   return 0
 

@@ -49,11 +49,12 @@ def main(argv=None):
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
-  if args.renderer == "tf" and builder.load_config(args.run_dir).env.domain != "libmypaint":
+  from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
+  if args.renderer == "tf" and trained_agent.load_config(args.run_dir).env.domain != "libmypaint":
     raise cli.UserError(f"--renderer tf paints strokes: {args.run_dir} is not a libmypaint "
                         "run; leave --renderer out")
   try:
-    agent = builder.load_trained_policy(args.run_dir)
+    agent = trained_agent.load(args.run_dir)
   except checkpointing.CheckpointError as e:  # none yet, or none that restores: the user's to fix
     raise cli.UserError(str(e)) from e
   cfg, policy, make_env, latest = agent.config, agent.policy, agent.make_env, agent.checkpoint

@@ -29,13 +29,13 @@ def main(argv=None):
   if os.path.exists(args.out) and not os.path.isdir(args.out):
     raise cli.UserError(f"--out {args.out!r} is a file; give a folder for the export")
   from spiral_tf.agents import export  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
   try:
-    trained = builder.load_trained_policy(args.run_dir)
+    trained = trained_agent.load(args.run_dir)
   except checkpointing.CheckpointError as e:  # none yet, or none that restores: the user's to fix
     raise cli.UserError(str(e)) from e
-  agent = builder.exported_agent(trained)
+  agent = trained_agent.exported(trained)
   saved_model = export.export_saved_model(agent, os.path.join(args.out, "saved_model"))
   report = {"run_dir": args.run_dir, "checkpoint": trained.checkpoint,
             "learner_step": trained.learner_step, "saved_model": saved_model,

@@ -43,8 +43,8 @@ def held_out_targets(args, renderer):
 def agent_l2(run_dir, targets):
   """(per-image l2, renders per image) of a trained agent's greedy pass over ``targets``."""
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
-  agent = builder.load_trained_policy(run_dir)
+  from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
+  agent = trained_agent.load(run_dir)
   cfg = agent.config
   if cfg.env.domain != "mujoco_scenes":
     raise SystemExit(f"error: {run_dir} is a {cfg.env.domain!r} run, not mujoco_scenes")

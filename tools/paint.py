@@ -44,8 +44,9 @@ class Painter:
     from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
     from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
     from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
+    from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
     try:
-      trained = builder.load_trained_policy(run_dir)
+      trained = trained_agent.load(run_dir)
     except checkpointing.CheckpointError as e:  # none yet, or none that restores: the user's to fix
       raise cli.UserError(str(e)) from e
     cfg = trained.config

@@ -89,11 +89,11 @@ def main(argv=None):
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import sample_scores  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import scripted_programs  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
 
   try:
-    agent = builder.load_trained_policy(args.run_dir)
+    agent = trained_agent.load(args.run_dir)
   except checkpointing.CheckpointError as e:  # no checkpoint yet: the user's to fix
     raise cli.UserError(str(e)) from e
   cfg = agent.config
@@ -147,7 +147,7 @@ def main(argv=None):
                      **{"random policy": random_canvases, "ink oracle": oracle_canvases,
                         "real digits": real})
   critics = {critic_name.replace(" ", "_") + "_score": (critic_name, score)
-             for critic_name, score in builder.trained_critic_scores(agent).items()}
+             for critic_name, score in trained_agent.critic_scores(agent).items()}
   for key, (_, score) in critics.items():  # how the run's own critic ranks each set
     for name, canvases in canvases_of.items():
       rows[name][key] = float(np.mean(critic_signal.scores_of(

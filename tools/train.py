@@ -21,10 +21,11 @@ from spiral_tf import config as config_lib  # noqa: E402  pylint: disable=g-impo
 
 
 def recorded_config(folder):
-  """The folder's config.json with today's defaults filled in, or None for a new folder."""
+  """The folder's config.json in today's keys and defaults, or None for a new folder."""
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
-  previous = folder.recorded_config()
-  return None if previous is None else builder.config_dict(config_lib.from_dict(previous))
+  if not os.path.exists(folder.config_path):
+    return None
+  return builder.config_dict(config_lib.load_saved(folder.config_path))
 
 
 def main(argv=None):
@@ -40,7 +41,12 @@ def main(argv=None):
   parser.add_argument("--restart", action="store_true",
                       help="train a folder whose checkpoints are gone again from step 0 "
                            "(its old metrics.json is kept beside)")
+  parser.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                      help="play the episodes with Ray actors on this Ray cluster (sets "
+                           "actors.engine ray; --set actors.engine=ray alone starts Ray here)")
   args = parser.parse_args(argv)
+  if args.ray_address is not None:
+    args.set += ["actors.engine=ray", f"actors.ray_address={args.ray_address}"]
   cfg = config_lib.load(args.config, args.profile, args.set)  # errors: one line via cli.run
   run_dir = args.run_dir or os.path.join("runs", f"{cfg.name}-{args.profile}")
   from spiral_tf.training import actor_pool  # pylint: disable=g-import-not-at-top

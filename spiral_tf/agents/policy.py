@@ -3,11 +3,9 @@
 Architecture of the released agent (docs/design.md "Agent network", paper sections
 3 and 4.2), built from the environment's specs:
 
-  canvas (+ target) + (x, y) channels -> 5x5 conv ----------+-> ReLU -> encoder
-  prev_action x action_mask -> embeddings -> MLP [64, 32, 32] |   (stride-2 4x4 convs
-  noise (unconditional) -> MLP [64, 32, 32] ----------------+    to 8x8, residual
-                                                                   blocks) -> dense 256
-  -> LSTM 256 -> z -> heads in spec order (each sampled component updates z)
+  observation (+ noise) -> torso (agents/torso.py: convs, encoder, dense 256)
+  -> LSTM 256 -> z -> heads in spec order (agents/heads.py; each sampled component
+                      updates z)
                  -> value (dense 1)
 
 Interface used by the actors and learners (documented here once):
@@ -34,7 +32,7 @@ import tensorflow_probability as tfp
 import tf_keras as keras
 
 from spiral_tf.agents import heads as heads_lib
-from spiral_tf.agents import layers as layers_lib
+from spiral_tf.agents import torso as torso_lib
 
 NOISE_INPUTS = ("torso", "core", "heads")
 
@@ -51,7 +49,7 @@ class PolicyOutput(collections.namedtuple(
   """
 
 
-class PolicyNetwork(keras.Model):
+class PolicyNetwork(torso_lib.TorsoMixin, keras.Model):
   """Recurrent SPIRAL agent; see the module docstring for the interface."""
 
   def __init__(self,
@@ -145,23 +143,12 @@ class PolicyNetwork(keras.Model):
     self.core_size = int(core_size)
     self.blind = bool(blind)
 
-    self._input_conv = keras.layers.Conv2D(conv_channels, 5, padding="same", name="input_conv")
-    self._prev_embeds = {comp: keras.layers.Dense(embed_dim, name=f"prev_{comp}_embed")
-                         for comp in self.components}
-    cond_sizes = tuple(conditioning_hidden) + (conv_channels,)
-    self._conditioning_mlp = layers_lib.mlp(cond_sizes, "conditioning_mlp")
-    noise_places = set(self.noise_inputs) if self.noise_dim else set()
-    self._noise_mlp = layers_lib.mlp(cond_sizes, "noise_mlp") if "torso" in noise_places else None
-    # The core and the heads read their own embedding of the noise.
-    self._noise_core_mlp = (layers_lib.mlp(cond_sizes, "noise_core_mlp")
-                            if "core" in noise_places else None)
-    self._noise_heads = (keras.layers.Dense(core_size, name="noise_heads")
-                         if "heads" in noise_places else None)
-    self._encoder = layers_lib.ConvEncoder(
-        conv_channels, residual_channels, num_residual_blocks,
-        layers_lib.num_halvings(canvas_shape[0], encoder_output_size, "canvas size"),
-        name="encoder")
-    self._torso_linear = keras.layers.Dense(torso_size, name="torso_linear")
+    self._build_torso(conv_channels=conv_channels, embed_dim=embed_dim,
+                      conditioning_hidden=conditioning_hidden,
+                      residual_channels=residual_channels,
+                      num_residual_blocks=num_residual_blocks,
+                      encoder_output_size=encoder_output_size, torso_size=torso_size,
+                      core_size=core_size)
     self._core = keras.layers.LSTMCell(core_size, name="core")
     self._heads = heads_lib.AutoregressiveHeads(
         self.components, self.num_values, self.grid_sizes, core_size, embed_dim=embed_dim,
@@ -198,56 +185,6 @@ class PolicyNetwork(keras.Model):
       return tf.random.stateless_normal([batch_size, self.noise_dim], seed)
     return tf.random.normal([batch_size, self.noise_dim])
 
-  # --- torso -----------------------------------------------------------------
-  def _conditioning(self, prev_action, action_mask):  # [B, K], [B, K] -> [B, conv_channels]
-    prev_action = tf.cast(prev_action, tf.int32)
-    action_mask = tf.cast(action_mask, tf.float32)
-    embeds = []
-    for i, comp in enumerate(self.components):
-      features = layers_lib.action_features(prev_action[:, i], self.num_values[comp],
-                                            self.grid_sizes.get(comp, 0))
-      # Multiplying the embedding (bias included) by the mask makes components
-      # the environment ignored have no effect at all.
-      embeds.append(self._prev_embeds[comp](features) * action_mask[:, i:i + 1])
-    return self._conditioning_mlp(tf.concat(embeds, axis=-1))
-
-  def _torso(self, observation, noise):  # -> [B, torso_size]
-    canvas = tf.cast(observation["canvas"], tf.float32)  # [B, S, S, C]
-    if self.blind:
-      canvas = tf.zeros_like(canvas)
-    inputs = [canvas]
-    if self.conditional:
-      inputs.append(tf.cast(observation["target"], tf.float32))
-    size = self.canvas_shape[0]
-    inputs.append(layers_lib.coordinate_channels(tf.shape(canvas)[0], size, size))
-    h = self._input_conv(tf.concat(inputs, axis=-1))  # [B, S, S, conv_channels]
-    cond = self._conditioning(observation["prev_action"], observation["action_mask"])
-    if self._noise_mlp is not None:
-      cond += self._noise_mlp(noise)
-    h = tf.nn.relu(h + cond[:, None, None, :])
-    h = self._encoder(h)  # [B, 8, 8, conv_channels], ends with a ReLU
-    flat_size = h.shape[1] * h.shape[2] * h.shape[3]
-    features = self._torso_linear(tf.reshape(h, [-1, flat_size]))
-    if self._noise_core_mlp is not None:
-      features = tf.concat([features, self._noise_core_mlp(noise)], axis=-1)
-    return features
-
-  def _checked_noise(self, noise):
-    """The noise as float32 [B, noise_dim], or None for a conditional agent."""
-    if not self.noise_dim:
-      return None
-    if noise is None:
-      raise ValueError(f"the unconditional policy needs noise [B, {self.noise_dim}] "
-                       "(one sample per episode); see sample_noise()")
-    return tf.cast(noise, tf.float32)
-
-  def _head_input(self, core_output, noise):
-    """What the action heads read: the core output, plus the noise's embedding if asked."""
-    if self._noise_heads is None:
-      return core_output
-    return core_output + self._noise_heads(noise)
-
-  # --- core ------------------------------------------------------------------
   def _core_step(self, inputs, state, reset):
     """One LSTM step; rows where ``reset`` [B] is true start from the zero state."""
     h, c = state
@@ -272,7 +209,6 @@ class PolicyNetwork(keras.Model):
     baseline = tf.squeeze(self._value(core_output), -1)
     return PolicyOutput(actions, log_probs, entropies, baseline)
 
-  # --- interface -------------------------------------------------------------
   def step(self, observation: Mapping[str, tf.Tensor], state, noise=None, greedy: bool = False,
            seed=None, reset=None, gumbel=None):
     """One time step for a batch.
@@ -360,7 +296,8 @@ class PolicyNetwork(keras.Model):
 
     hs, cs = tf.scan(core_fn, (features, reset), initializer=tuple(initial_state))  # [T, B, H]
     core_output = tf.reshape(hs, [-1, self.core_size])  # LSTM output == h
-    flat_actions = {comp: tf.reshape(tf.cast(actions[comp], tf.int32), [-1]) for comp in self.components}
+    flat_actions = {comp: tf.reshape(tf.cast(actions[comp], tf.int32), [-1])
+                    for comp in self.components}
     _, logits = self._heads(self._head_input(core_output, noise), actions=flat_actions)
     flat = self._outputs(flat_actions, logits, core_output)
     output = tf.nest.map_structure(lambda x: tf.reshape(x, time_batch), flat)

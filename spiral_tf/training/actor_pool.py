@@ -1,7 +1,9 @@
 """Supervision of the actor processes: start, receive, health, restart, close.
 
   actors (spawned processes) --one pipe each--> ActorPool.outputs() --> trajectory pipeline
-  learner weights --WeightStore (shared memory)--> actors
+  learner weights --ActorPool.publish--> WeightStore (shared memory) --> actors
+
+``ActorPool`` is one implementation of ``pool_interface.ActorPoolInterface``.
 
 An actor that reports an error is ended at once (its process may otherwise
 hang in a tf.data destructor). A crash is restarted within the restart
@@ -14,14 +16,14 @@ import time
 from typing import Callable, Dict, Iterator, List, Optional
 
 from spiral_tf.training import actor as actor_lib
+from spiral_tf.training import pool_interface
 
-
-class ActorsFailedError(RuntimeError):
-  """The actors cannot go on: restart budget spent, a data error, or a stall."""
+# Defined with the contract every pool shares; kept here for its callers.
+ActorsFailedError = pool_interface.ActorsFailedError
 
 
 class ActorPool:
-  """``num_actors`` actor processes feeding one learner."""
+  """``num_actors`` actor processes feeding one learner (an ActorPoolInterface)."""
 
   def __init__(self, spec: actor_lib.ActorSpec, num_actors: int, weight_store, *,
                max_restarts: int, log: Callable[[str], None] = print,
@@ -76,7 +78,7 @@ class ActorPool:
       elif self.restarts >= self.max_restarts:
         self.fatal = ActorsFailedError(
             f"actor {i} died ({reason}) and the restart budget "
-            f"train.max_actor_restarts={self.max_restarts} is spent")
+            f"actors.max_restarts={self.max_restarts} is spent")
       else:
         self.restarts += 1
         self.log(f"actor {i} died ({reason}); restarting it "
@@ -114,6 +116,12 @@ class ActorPool:
     """ActorOutput batches until close() or a fatal error (then see ``fatal``)."""
     while not self._stopped and self.fatal is None:
       yield from self.receive(timeout=1.0)
+
+  def publish(self, read_weights: pool_interface.ReadWeights, version: int):
+    """Copies the learner's weights into the shared memory the actors fetch ``version`` from."""
+    if self._stopped:  # the store is closed and no actor is left to read it
+      return
+    self.weight_store.publish(read_weights(), version)
 
   def close(self):
     """Stops every actor (politely, then by force) and frees the channels."""

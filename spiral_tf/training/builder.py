@@ -4,14 +4,14 @@ It turns an experiment's config into typed parts: environments (and a
 picklable ``ActorSpec`` for the actor processes), the policy and critic
 networks, the per-component entropy costs, the scoring function ("how a
 canvas is scored"), the critic loss ("how the critic is trained"), the data,
-the schedule and the ``Trainer``; and, for the tools, a trained policy from
-a run folder. Actors, learners, networks and losses take typed arguments.
+the schedule and the ``Trainer``. Actors, learners, networks and losses take
+typed arguments. A trained agent read back from a run folder is built from
+these parts by ``trained_agent.py``.
 """
 import functools
 import json
-import multiprocessing as mp
 import os
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -29,33 +29,37 @@ from spiral_tf.losses import nonsaturating_gan
 from spiral_tf.losses import rewards
 from spiral_tf.losses import wgan_gp
 from spiral_tf.training import actor as actor_lib
-from spiral_tf.training import actor_pool as actor_pool_lib
 from spiral_tf.training import checkpointing
 from spiral_tf.training import collapse_guard
 from spiral_tf.training import critic_learner as critic_learner_lib
 from spiral_tf.training import devices
 from spiral_tf.training import pipeline
 from spiral_tf.training import policy_learner as policy_learner_lib
+from spiral_tf.training import pools
 from spiral_tf.training import replay as replay_lib
 from spiral_tf.training import reporting
 from spiral_tf.training import run_folder
 from spiral_tf.training import trainer as trainer_lib
-from spiral_tf.training import weights as weights_lib
 
 
-# --- environments ---------------------------------------------------------------
-def env_factory(cfg: config_lib.Config) -> Callable:
-  """A picklable (targets=None) -> environment of the config's domain."""
+def env_kwargs(cfg: config_lib.Config) -> dict:
+  """The keyword arguments of the config's environment class, all but ``targets``."""
   e = cfg.env
   if e.domain == "mujoco_scenes":
+    return dict(image_size=e.canvas_size, episode_length=e.episode_length, shadows=e.shadows,
+                conditional=cfg.train.conditional)
+  return dict(canvas_size=e.canvas_size, grid_size=e.grid_size, episode_length=e.episode_length,
+              brush=e.brush, brush_sizes=tuple(e.brush_sizes), use_color=e.use_color,
+              use_pressure=e.use_pressure, conditional=cfg.train.conditional)
+
+
+def env_factory(cfg: config_lib.Config) -> Callable:
+  """A picklable (targets=None) -> environment of the config's domain."""
+  env_class = libmypaint_env.LibMyPaintEnv
+  if cfg.env.domain == "mujoco_scenes":
     from spiral_tf.envs import mujoco_scenes  # pylint: disable=g-import-not-at-top
-    return functools.partial(_with_targets, mujoco_scenes.MujocoScenesEnv, dict(
-        image_size=e.canvas_size, episode_length=e.episode_length, shadows=e.shadows,
-        conditional=cfg.train.conditional))
-  return functools.partial(_with_targets, libmypaint_env.LibMyPaintEnv, dict(
-      canvas_size=e.canvas_size, grid_size=e.grid_size, episode_length=e.episode_length,
-      brush=e.brush, brush_sizes=tuple(e.brush_sizes), use_color=e.use_color,
-      use_pressure=e.use_pressure, conditional=cfg.train.conditional))
+    env_class = mujoco_scenes.MujocoScenesEnv
+  return functools.partial(_with_targets, env_class, env_kwargs(cfg))
 
 
 def _with_targets(env_class, kwargs: dict, targets=None):
@@ -68,11 +72,18 @@ def make_env(cfg: config_lib.Config, targets=None):
 
 
 def painting_env_kwargs(cfg: config_lib.Config) -> dict:
-  """LibMyPaintEnv keyword arguments of the config (for re-painting programs)."""
-  return dict(env_factory(cfg).args[1], conditional=False)
+  """The environment's keyword arguments without a target (for re-painting programs)."""
+  return dict(env_kwargs(cfg), conditional=False)
 
 
-# --- networks -------------------------------------------------------------------
+def tf_renderer(cfg: config_lib.Config, env=None):
+  """The TF renderer of a painting config's environment, or None for other domains."""
+  from spiral_tf.envs import tf_renderer as tf_renderer_lib  # pylint: disable=g-import-not-at-top
+  if cfg.env.domain != "libmypaint":
+    return None
+  return tf_renderer_lib.TFRenderer.from_env(env if env is not None else make_env(cfg))
+
+
 def _policy_for_env(kwargs: dict, env) -> policy_lib.PolicyNetwork:
   kwargs = dict(kwargs, spatial_components=env.action_rules.spatial_components)
   return policy_lib.PolicyNetwork(env.observation_spec(), env.action_spec(), **kwargs)
@@ -105,13 +116,12 @@ def entropy_costs(cfg: config_lib.Config, env) -> dict:
   return {k: float(cfg.train.entropy_costs.get(k, cfg.train.entropy_cost)) for k in components}
 
 
-# --- how a canvas is scored, how the critic is trained ---------------------------
 def critic_fn(cfg: config_lib.Config, critic, training: bool) -> Callable:
   """The critic as (images[, targets]) -> scores, on the inputs the config chooses."""
   if not cfg.train.conditional:
     return lambda images, targets=None: critic(images, training=training)
   fn = lambda images, targets: critic(images, targets, training=training)
-  if cfg.train.critic_input == "complement":
+  if cfg.critic_training.input == "complement":
     # Training sees a random half per example; rewards average the four halves.
     return complement.complement_critic(fn) if training else complement.complement_reward(fn)
   return fn
@@ -119,31 +129,30 @@ def critic_fn(cfg: config_lib.Config, critic, training: bool) -> Callable:
 
 def score_fn(cfg: config_lib.Config, critic=None) -> Callable:
   """(canvases, targets) -> [N] scores: -l2 to the target, or the (reward) critic's score."""
-  if cfg.train.reward == "critic":
+  if cfg.reward.kind == "critic":
     return rewards.critic_score(critic_fn(cfg, critic, training=False))
   return rewards.l2_reward
 
 
 def critic_loss_fn(cfg: config_lib.Config) -> Callable:
   """(critic_fn, real, fake, fake_targets) -> (loss, terms) with the config's weights."""
-  t = cfg.train
-  if t.critic_loss == "non_saturating":
-    if t.conditional:
+  c = cfg.critic_training
+  if c.loss == "non_saturating":
+    if cfg.train.conditional:
       return nonsaturating_gan.conditional_critic_loss
     return lambda critic_fn, real, fake, _: nonsaturating_gan.critic_loss(critic_fn, real, fake)
-  weights = dict(gp_weight=t.gradient_penalty_weight, centering_weight=t.centering_weight)
-  if t.conditional:
+  weights = dict(gp_weight=c.gradient_penalty_weight, centering_weight=c.centering_weight)
+  if cfg.train.conditional:
     return functools.partial(wgan_gp.conditional_critic_loss, **weights)
   return lambda critic_fn, real, fake, _: wgan_gp.critic_loss(critic_fn, real, fake, **weights)
 
 
 def shaped_reward(cfg: config_lib.Config) -> bool:
-  """Per-step score differences: always for l2; for a critic only if it sees half-painted canvases."""
-  t = cfg.train
-  return t.shaped_reward and (t.reward == "l2" or t.critic_fakes != "final")
+  """Per-step score differences: for l2, and for a critic that sees half-painted canvases."""
+  r = cfg.reward
+  return r.shaped and (r.kind == "l2" or cfg.critic_training.fakes != "final")
 
 
-# --- data -------------------------------------------------------------------------
 def _load_kwargs(cfg: config_lib.Config) -> dict:
   options = dict(cfg.data.options)
   if cfg.data.name == "synthetic":
@@ -180,116 +189,23 @@ def _target_stream(load_kwargs: dict, split: str, seed: int) -> Iterator[np.ndar
 
 def actor_spec(cfg: config_lib.Config) -> actor_lib.ActorSpec:
   """What the actor processes build, as picklable values and factories."""
-  t = cfg.train
+  a = cfg.actors
   targets = (functools.partial(_target_stream, _load_kwargs(cfg), "train")
-             if t.conditional else None)
-  return actor_lib.ActorSpec(env_factory(cfg), policy_factory(cfg), targets, t.envs_per_actor,
-                             t.seed, t.actor_threads, t.weight_sync_interval)
-
-
-# --- trained agents from run folders ----------------------------------------------
-class TrainedAgent(NamedTuple):
-  """A policy restored from a run folder, with what is needed to run it."""
-  config: config_lib.Config
-  policy: policy_lib.PolicyNetwork
-  make_env: Callable   # (targets=None) -> environment
-  checkpoint: str      # the checkpoint restored
-  learner_step: int
-
-
-def load_config(run_dir: str) -> config_lib.Config:
-  """The config a run folder was trained with (its config.json)."""
-  path = os.path.join(run_dir, "config.json")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path} not found: is {run_dir!r} a run folder of tools/train.py?")
-  with open(path) as f:
-    return config_lib.from_dict(json.load(f))
-
-
-def load_trained_policy(run_dir: str) -> TrainedAgent:
-  """The newest restorable policy of a run folder (evaluate, mcmc_baseline, export)."""
-  cfg = load_config(run_dir)
-  env = make_env(cfg)
-  policy = make_policy(cfg, env)
-  step = tf.Variable(0, dtype=tf.int64, name="learner_step")
-  ckpt = tf.train.Checkpoint(policy=policy, learner_step=step)
-  path = checkpointing.restore_newest(ckpt, os.path.join(run_dir, "checkpoints"), partial=True)
-  if path is None:
-    raise checkpointing.CheckpointError(f"no checkpoint in {run_dir}/checkpoints: train first")
-  return TrainedAgent(cfg, policy, env_factory(cfg), path, int(step.numpy()))
-
-
-def init_policy_from(policy: policy_lib.PolicyNetwork, source_run: str) -> str:
-  """Copies the newest policy weights of another run folder into ``policy``; returns the path.
-
-  For ``train.init_policy_from``. Raises CheckpointError, leaving ``policy``
-  untouched, when the folder has no checkpoint or its policy does not fit.
-  """
-  directory = os.path.join(source_run, "checkpoints")
-  paths = checkpointing.checkpoint_paths(directory)
-  if not paths:
-    raise checkpointing.CheckpointError(
-        f"train.init_policy_from: no checkpoint in {directory}; name a run folder of "
-        "tools/train.py that has trained (or set it to \"\" to start from random weights)")
-  path = paths[0]
-  before = policy.get_weights()  # put back if the checkpoint fits only in part
-  try:
-    status = tf.train.Checkpoint(policy=policy).restore(path)
-    status.expect_partial()
-    status.assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    policy.set_weights(before)
-    detail = str(e).splitlines()[0][:300]
-    raise checkpointing.CheckpointError(
-        f"train.init_policy_from: the policy saved in {path} does not fit this config's policy "
-        f"({type(e).__name__}: {detail}). Both runs need the same policy.* settings and the same "
-        "action space (env.canvas_size, grid_size, brush sizes, domain)") from e
-  return path
-
-
-def trained_critic_scores(agent: TrainedAgent) -> dict:
-  """{'critic': score, 'reward critic': score} from the agent's own checkpoint.
-
-  Each score is ``(canvases, targets=None) -> [N]`` (the critic reward's
-  scoring function); 'reward critic' is the slow copy the policy was rewarded
-  by, present when the run used ``train.critic_reward_polyak``. Empty when the
-  checkpoint holds no critic (an l2 run, or a policy saved alone).
-  """
-  saved = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(agent.checkpoint)}
-  env = make_env(agent.config)
-  critics = {key: make_critic(agent.config, env) for key in ("critic", "reward_critic")
-             if key in saved}
-  if not critics:
-    return {}
-  tf.train.Checkpoint(**critics).restore(agent.checkpoint).expect_partial()
-  return {key.replace("_", " "): score_fn(agent.config, critic) for key, critic in critics.items()}
-
-
-def tf_renderer(cfg: config_lib.Config, env=None):
-  """The TF renderer of a painting config's environment, or None for other domains."""
-  from spiral_tf.envs import tf_renderer as tf_renderer_lib  # pylint: disable=g-import-not-at-top
-  if cfg.env.domain != "libmypaint":
-    return None
-  return tf_renderer_lib.TFRenderer.from_env(env if env is not None else make_env(cfg))
-
-
-def exported_agent(agent: TrainedAgent):
-  """The SavedModel module of a trained agent (its ``paint`` signature for painting agents)."""
-  from spiral_tf.agents import export  # pylint: disable=g-import-not-at-top
-  env = agent.make_env()
-  return export.ExportedAgent(agent.policy, env.action_rules, tf_renderer(agent.config, env),
-                              env.episode_length, environment=painting_env_kwargs(agent.config))
+             if cfg.train.conditional else None)
+  return actor_lib.ActorSpec(env_factory(cfg), policy_factory(cfg), targets, a.envs_per_actor,
+                             cfg.train.seed, a.threads, a.weight_sync_every_episodes)
 
 
 def schedule(cfg: config_lib.Config) -> trainer_lib.Schedule:
-  """The Trainer's schedule from train.*."""
-  t = cfg.train
+  """The Trainer's schedule from train.* (and the critic's warm-up)."""
+  t, c = cfg.train, cfg.critic_training
   return trainer_lib.Schedule(
-      max_steps=t.max_steps, max_minutes=t.max_minutes, eval_every_minutes=t.eval_every_minutes,
-      checkpoint_every_minutes=t.checkpoint_every_minutes,
-      summary_every_steps=t.summary_every_steps, critic_updates_per_step=t.critic_updates_per_step,
-      batch_size=t.batch_size, episode_length=cfg.env.episode_length,
-      critic_warmup_steps=t.critic_warmup_steps if t.reward == "critic" else 0)
+      max_agent_steps=t.max_agent_steps, max_minutes=t.max_minutes,
+      eval_every_minutes=t.eval_every_minutes, checkpoint_every_minutes=t.checkpoint_every_minutes,
+      summary_every_updates=t.summary_every_updates, batch_size=t.batch_size,
+      critic_updates_per_learner_update=c.updates_per_learner_update,
+      episode_length=cfg.env.episode_length,
+      critic_warmup_updates=c.warmup_updates if cfg.reward.kind == "critic" else 0)
 
 
 def config_dict(cfg: config_lib.Config) -> dict:
@@ -297,22 +213,10 @@ def config_dict(cfg: config_lib.Config) -> dict:
   return json.loads(json.dumps(cfg.to_dict()))
 
 
-def prepare_run_dir(cfg: config_lib.Config, run_dir: str,
-                    allow_config_change: bool = False) -> run_folder.RunFolder:
-  """Locks the run folder and records the config it trains (refusing a changed one)."""
-  folder = run_folder.RunFolder(run_dir)
-  folder.lock()
-  previous = folder.recorded_config()
-  if previous is not None:
-    previous = config_dict(config_lib.from_dict(previous))  # today's defaults filled in
-  folder.record_config(config_dict(cfg), previous, allow_change=allow_config_change)
-  return folder
-
-
 def build_trainer(cfg: config_lib.Config, run_dir: str,
                   log: Callable[[str], None] = print) -> trainer_lib.Trainer:
   """Every part of a training run, wired into a Trainer for ``run_dir``."""
-  t = cfg.train
+  t, r, c = cfg.train, cfg.reward, cfg.critic_training
   devices.set_threads(t.learner_threads, log)
   keras.utils.set_random_seed(t.seed)  # Python, NumPy and TensorFlow (Keras initialisers too)
   strategy = devices.make_strategy(t.strategy)
@@ -327,55 +231,42 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
     tracked = dict(policy=policy, policy_optimizer=policy_optimizer, **counters)
     critic_learner = None
     reward_critic = None
-    if t.reward == "critic":
+    if r.kind == "critic":
       critic = reward_critic = make_critic(cfg, env)
-      critic_optimizer = keras.optimizers.Adam(t.critic_learning_rate, beta_1=t.critic_beta1)
+      critic_optimizer = keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1)
       tracked.update(critic=critic, critic_optimizer=critic_optimizer)
-      if t.critic_reward_polyak:
+      if c.reward_polyak:
         reward_critic = make_critic(cfg, env)
         reward_critic.set_weights(critic.get_weights())
         tracked["reward_critic"] = reward_critic
       critic_learner = critic_learner_lib.CriticLearner(
           critic, critic_optimizer, strategy, loss_fn=critic_loss_fn(cfg),
           critic_fn=critic_fn(cfg, critic, training=True),
-          slow_critic=reward_critic if t.critic_reward_polyak else None,
-          polyak=t.critic_reward_polyak)
+          slow_critic=reward_critic if c.reward_polyak else None, polyak=c.reward_polyak)
     policy_learner = policy_learner_lib.PolicyLearner(
         policy, policy_optimizer, strategy, score_fn=score_fn(cfg, reward_critic),
-        rules=env.action_rules, shaped_reward=shaped_reward(cfg), reward_scale=t.reward_scale,
-        normalize_rewards=t.reward_normalization == "running",
-        new_stroke_penalty=t.new_stroke_penalty, empty_canvas_penalty=t.empty_canvas_penalty,
-        color_emd_weight=t.color_emd_weight, discount=t.discount,
+        rules=env.action_rules, shaped_reward=shaped_reward(cfg), reward_scale=r.scale,
+        normalize_rewards=r.normalization == "running",
+        new_stroke_penalty=r.new_stroke_penalty, empty_canvas_penalty=r.empty_canvas_penalty,
+        color_emd_weight=r.color_emd_weight, discount=t.discount,
         blank_canvas=(reconstruction.blank_canvas(functools.partial(make_env, cfg))
-                      if t.empty_canvas_penalty else 1.0),
+                      if r.empty_canvas_penalty else 1.0),
         baseline_cost=t.baseline_cost, entropy_costs=entropy_costs(cfg, env),
         max_grad_norm=t.policy_max_grad_norm)
   tracked["return_moments"] = policy_learner.return_moments
-  replay = replay_lib.RenderReplay(t.replay_batches * t.batch_size,
+  replay = replay_lib.RenderReplay(c.replay_batches * t.batch_size,
                                    env.observation_spec()["canvas"].shape, t.conditional,
-                                   seed=t.seed, fakes=t.critic_fakes)
+                                   seed=t.seed, fakes=c.fakes)
   checkpoints = checkpointing.RunCheckpoints(os.path.join(run_dir, "checkpoints"),
                                              replay=replay if critic else None, **tracked)
   spec = acting.tensor_spec(env.observation_spec(), env.action_spec(), cfg.env.episode_length,
                             policy.noise_dim)
-  ctx = mp.get_context("spawn")
   folder = run_folder.RunFolder(run_dir)  # names and log file only; tools/train.py locks it
-
-  def make_actor_pool():
-    if cfg.env.renderer == "tf":
-      from spiral_tf.training import graph_actor  # pylint: disable=g-import-not-at-top
-      targets = (functools.partial(_target_stream, _load_kwargs(cfg), "train", t.seed)
-                 if t.conditional else None)
-      return graph_actor.GraphActorPool(
-          policy, tf_renderer(cfg, env), env.action_rules, cfg.env.episode_length,
-          t.num_actors * t.envs_per_actor, targets, seed=t.seed,
-          learner_step=int(counters["learner_step"].numpy()))
-    store = weights_lib.WeightStore([w.shape for w in policy.get_weights()], ctx,
-                                    name=folder.shared_memory_name)
-    store.publish(policy.get_weights(), int(counters["learner_step"].numpy()))
-    return actor_pool_lib.ActorPool(actor_spec(cfg), t.num_actors, store,
-                                    max_restarts=t.max_actor_restarts, log=log, ctx=ctx,
-                                    log_traceback=folder.append_log)
+  make_actor_pool = pools.factory(
+      cfg, policy=policy, env=env, spec=actor_spec(cfg),
+      learner_step=lambda: int(counters["learner_step"].numpy()),
+      target_stream=functools.partial(_target_stream, _load_kwargs(cfg)),
+      shared_memory_name=folder.shared_memory_name, log=log, log_traceback=folder.append_log)
 
   def policy_batches(pool):
     taps = [replay.add_episodes] if critic else []
@@ -414,9 +305,6 @@ def _policy_initializer(policy, source_run: str, log: Callable[[str], None]):
   """What a run starting from step 0 does first: copy another run's policy (or nothing)."""
   if not source_run:
     return None
-
-  def initialize():
-    path = init_policy_from(policy, source_run)
-    log(f"policy initialised from {path} (train.init_policy_from)")
-  return initialize
-
+  # Imported here, not at the top: trained_agent builds its agents with this module.
+  from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
+  return functools.partial(trained_agent.init_policy_from, policy, source_run, log)

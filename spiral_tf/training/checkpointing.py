@@ -4,13 +4,15 @@ TensorFlow names the latest checkpoint in a small index file
 (``checkpoints/checkpoint``). When that file is damaged TensorFlow ignores it
 (text garbage) or raises ``UnicodeDecodeError`` (binary garbage), and a run
 would silently start again from step 0 over its own history. Here the
-checkpoint files themselves are the truth: restore tries them newest first,
-says when it recovered past a damaged index or a damaged checkpoint, and
-rewrites the index.
+checkpoint files themselves are the truth: ``restore_newest`` tries them
+newest first, says when it recovered past a damaged index or a damaged
+checkpoint, and rewrites the index of the run's own folder. The same rule
+reads another run's folder (a trained agent, ``train.init_policy_from``),
+which it leaves as it was.
 """
 import os
 import re
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import tensorflow as tf
 
@@ -19,6 +21,10 @@ _CKPT = re.compile(r"^ckpt-(\d+)\.index$")
 
 class CheckpointError(RuntimeError):
   """Checkpoints exist but none can be restored."""
+
+  def __init__(self, message: str, reasons: Sequence[str] = ()):
+    super().__init__(message)
+    self.reasons = list(reasons)  # 'ckpt-N: Error: first line' for each checkpoint tried
 
 
 class CheckpointMismatchError(CheckpointError):
@@ -49,15 +55,21 @@ def _indexed_latest(directory: str) -> Optional[str]:
 
 
 def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, partial: bool = False,
-                   log: Callable[[str], None] = print) -> Optional[str]:
+                   log: Callable[[str], None] = print, own: bool = True) -> Optional[str]:
   """Restores the newest checkpoint that restores; returns its path (None: there is none).
 
   Args:
-    checkpoint: what to restore.
+    checkpoint: what to restore; every object it tracks must be in the checkpoint.
     directory: the checkpoints folder.
     partial: the checkpoint may hold more than ``checkpoint`` tracks (e.g. a
-      tool restoring only the policy); otherwise every tracked object must match.
+      tool restoring only the policy).
     log: where recoveries are reported.
+    own: the folder is this run's: a recovery rewrites its index. False for
+      another run's folder, which is only read (it may be training).
+
+  Raises:
+    CheckpointMismatchError: every checkpoint is whole but none fits ``checkpoint``.
+    CheckpointError: none restores (damaged, or some damaged and the rest not fitting).
   """
   paths = checkpoint_paths(directory)
   if not paths:
@@ -69,27 +81,28 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, partial: boo
       status = checkpoint.restore(path)
       if partial:
         status.expect_partial()
-      else:
-        status.assert_existing_objects_matched()
+      status.assert_existing_objects_matched()
     except Exception as e:  # pylint: disable=broad-except
       errors.append(f"{os.path.basename(path)}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
       mismatches += isinstance(e, _MISMATCH)
       continue
-    if errors or indexed != path:
+    if errors or (own and indexed != path):  # another run's index may lag its newest save
       reason = "; ".join(errors) if errors else "the checkpoint index was missing or damaged"
       log(f"recovered from {path} ({reason})")
-      tf.compat.v1.train.update_checkpoint_state(directory, path,
-                                       all_model_checkpoint_paths=list(reversed(paths)))
+      if own:
+        tf.compat.v1.train.update_checkpoint_state(
+            directory, path, all_model_checkpoint_paths=list(reversed(paths)))
     return path
   if mismatches == len(errors):
     raise CheckpointMismatchError(
         f"the checkpoints in {directory} do not fit the networks of this config "
         f"({errors[0]}): they were trained with another config. Resume with the config they "
-        "were trained with (the folder's config.json), or train the new one in another --run-dir")
+        "were trained with (the folder's config.json), or train the new one in another --run-dir",
+        errors)
   raise CheckpointError(
       f"no checkpoint in {directory} could be restored ({'; '.join(errors)}). They are corrupt "
       "or were written by a different config: start a new run folder, or remove the damaged "
-      "files to start this one again.")
+      "files to start this one again.", errors)
 
 
 class RunCheckpoints:

@@ -1,14 +1,14 @@
 """The in-graph actor (``env.renderer = "tf"``): whole episodes in one tf.function.
 
-``GraphActorPool`` stands where ``ActorPool`` stands in the trainer (start,
-outputs, weight_store.publish, fatal, restarts, close), but instead of actor
-processes driving libmypaint it runs ``agents.graph_episode.GraphEpisode``
-in the learner's process, on the learner's device (the GPU when there is
-one), with the learner's own policy variables: no weight copies, and a
-policy lag of at most the batches already prefetched. Targets come from a
-tf.data stream of the training split. Its output is the same
-``ActorOutput`` the actor processes send, so taps, the replay and the
-learners do not know which actor made it.
+``GraphActorPool`` is a ``pool_interface.ActorPoolInterface``, like the
+process ``ActorPool``, but instead of actor processes driving libmypaint it
+runs ``agents.graph_episode.GraphEpisode`` in the learner's process, on the
+learner's device (the GPU when there is one), with the learner's own policy
+variables. Publishing therefore copies nothing: it only records the version
+the next episodes are stamped with, and the policy lag is at most the
+batches already prefetched. Targets come from a tf.data stream of the
+training split. Its output is the same ``ActorOutput`` the actor processes
+send, so taps, the replay and the learners do not know which actor made it.
 """
 from typing import Callable, Iterator, Optional
 
@@ -17,23 +17,11 @@ import tensorflow as tf
 
 from spiral_tf.agents import acting
 from spiral_tf.agents import graph_episode
+from spiral_tf.training import pool_interface
 
 
 # What the noise's seed folds into a call's seed: not a step index (0 .. T - 1).
 NOISE_INDEX = -1
-
-
-class _Version:
-  """What the trainer publishes to: here only the learner step, for ``policy_version``."""
-
-  def __init__(self, step: int):
-    self.step = int(step)
-
-  def publish(self, weights, step: int):  # pylint: disable=unused-argument
-    self.step = int(step)
-
-  def close(self):
-    pass
 
 
 class GraphActorPool:
@@ -44,7 +32,7 @@ class GraphActorPool:
                learner_step: int = 0, jit_compile: bool = False):
     """Args:
       policy, renderer, rules, episode_length: see GraphEpisode.
-      batch_size: episodes per call (the actor processes' envs_per_actor x num_actors).
+      batch_size: episodes per call (the actor processes' actors.envs_per_actor x actors.count).
       targets: () -> iterator of [S, S, C] training images (conditional agents), else None.
       seed: of the renderer's, the sampling's and the noise's random numbers.
       learner_step: the step the policy's weights are at when the pool starts.
@@ -52,9 +40,9 @@ class GraphActorPool:
     """
     self.episode = graph_episode.GraphEpisode(policy, renderer, rules, episode_length)
     self.batch_size = int(batch_size)
-    self.weight_store = _Version(learner_step)
-    self.restarts = 0
-    self.fatal = None
+    self.version = int(learner_step)  # each episode's policy_version
+    self.restarts = 0  # nothing to restart: the episodes run in this process
+    self.fatal: Optional[pool_interface.ActorsFailedError] = None
     self._targets = targets
     self._seed = int(seed)
     self._calls = 0
@@ -76,7 +64,18 @@ class GraphActorPool:
                                greedy=False, xla=self._jit, policy_version=version)
     return played.output
 
+  def publish(self, read_weights: pool_interface.ReadWeights, version: int):
+    """Records ``version`` for the next episodes; reads no weight (see the module docstring).
+
+    The episodes are played with the learner's own variables, which hold
+    update ``version`` already: ``read_weights`` is never called.
+    """
+    del read_weights
+    if not self._stopped:
+      self.version = int(version)
+
   def start(self):
+    """Opens the stream of training targets (conditional agents)."""
     self._stream = self._targets() if self._targets is not None else None
 
   def _next_targets(self):
@@ -90,9 +89,9 @@ class GraphActorPool:
     while not self._stopped:
       self._calls += 1
       seed = self.call_seed(self._calls)
-      output = self._play(self._next_targets(), seed,
-                          tf.constant(self.weight_store.step, tf.int64))
+      output = self._play(self._next_targets(), seed, tf.constant(self.version, tf.int64))
       yield tf.nest.map_structure(lambda x: x.numpy(), output)
 
   def close(self):
+    """Ends ``outputs`` after the batch it is playing."""
     self._stopped = True

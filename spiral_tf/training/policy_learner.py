@@ -12,6 +12,7 @@ import tensorflow as tf
 from spiral_tf.agents import acting
 from spiral_tf.losses import policy_gradient
 from spiral_tf.losses import rewards as rewards_lib
+from spiral_tf.training import term_names
 
 
 def time_major(x):
@@ -64,6 +65,7 @@ class PolicyLearner:
     self.policy, self.optimizer, self.strategy = policy, optimizer, strategy
     self.score_fn = score_fn
     self.rules = rules
+    self.term_names = term_names.acting_term_names(rules)  # paint_fraction, flag_entropy, ...
     self.shaped_reward = shaped_reward
     self.reward_scale = reward_scale
     self.normalize_rewards = normalize_rewards
@@ -154,9 +156,9 @@ class PolicyLearner:
       replica_loss = loss / self.strategy.num_replicas_in_sync
     variables = self.policy.trainable_variables
     grads = tape.gradient(replica_loss, variables)
-    grads, norm = tf.clip_by_global_norm(grads, self.max_grad_norm)
+    grads, norm = summed_and_clipped(grads, self.max_grad_norm)
     before = [tf.identity(v) for v in variables]
-    self.optimizer.apply_gradients(zip(grads, variables))
+    self.optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
     terms = dict(terms, **reward_terms)
     # The largest change of one parameter in this update, in learning rates:
     # Adam's steps are ~1 learning rate; much more means its normalisation
@@ -166,9 +168,11 @@ class PolicyLearner:
         [tf.reduce_max(tf.abs(v - b)) for v, b in zip(variables, before)])) / lr
     terms["grad_norm"] = norm
     terms["return"] = tf.reduce_mean(tf.reduce_sum(rewards, 0))
-    # Fraction of steps that did something (painted, or added/changed an object).
-    terms["paint_fraction"] = tf.reduce_mean(self.rules.acted(actions))
-    terms["flag_entropy"] = tf.reduce_mean(out.entropies[self.rules.mask_component])
+    # Fraction of steps that did something (painted, or added/changed an object),
+    # and the entropy of the head deciding it, under the environment's names.
+    terms[self.term_names.acted_fraction] = tf.reduce_mean(self.rules.acted(actions))
+    terms[self.term_names.mask_entropy] = tf.reduce_mean(
+        out.entropies[self.rules.mask_component])
     first = {k: v[0] for k, v in observations.items()}
     terms.update(self.policy.core_input_stats(first, noise))  # noise: one per episode
     # The mask head's probability of acting, from the log-prob of the value taken.
@@ -190,3 +194,21 @@ class PolicyLearner:
     terms = self.strategy.run(self._replica_step, args=(distributed_batch, learner_step))
     return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
             for k, v in terms.items()}
+
+
+def summed_and_clipped(grads, max_norm: float):
+  """The whole batch's gradients: the sum over replicas, then clipped by its global norm.
+
+  Each replica's gradients are its part of the batch's (its loss is divided
+  by the number of replicas). Clipping must see their sum: clipping each
+  part first would bound another quantity, and with several devices change
+  the update. Variables without a gradient keep None (the optimiser skips them).
+  """
+  present = [i for i, g in enumerate(grads) if g is not None]
+  context = tf.distribute.get_replica_context()
+  summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
+  clipped, norm = tf.clip_by_global_norm(summed, max_norm)
+  out = list(grads)
+  for i, g in zip(present, clipped):
+    out[i] = g
+  return out, norm

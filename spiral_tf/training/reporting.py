@@ -17,6 +17,7 @@ from spiral_tf.eval import plots
 from spiral_tf.eval import reconstruction
 from spiral_tf.eval import sample_scores
 from spiral_tf.training import run_folder
+from spiral_tf.training import term_names
 
 
 class Reporter:
@@ -157,12 +158,11 @@ class Reporter:
     l2 = terms.get("l2_to_target")
     l2_text = (f" | train l2 {l2:.4f} ({l2 / blank:.2f}x blank)" if l2 is not None and blank
                else "")
-    # The learner's terms keep the painting names (paint_fraction,
-    # flag_entropy) in every domain; the line names what they measure here.
-    acting = "paint" if self.rules.draws_strokes else "act"
+    names = term_names.acting_term_names(self.rules)
     self.log(f"[{minutes:5.1f} min] update {step} | {frames} agent steps "
-             f"({frames_per_s:.0f}/s){l2_text} | {acting} {terms.get('paint_fraction', 0):.2f} | "
-             f"{self.rules.mask_component} entropy {terms.get('flag_entropy', 0):.2f}")
+             f"({frames_per_s:.0f}/s){l2_text} | {names.verb} "
+             f"{terms.get(names.acted_fraction, 0):.2f}"
+             f" | {self.rules.mask_component} entropy {terms.get(names.mask_entropy, 0):.2f}")
 
   def close(self):
     self.writer.flush()

@@ -26,13 +26,15 @@ class RunFolderError(ValueError):
   """The run folder cannot be used as asked (locked, or a changed config)."""
 
 
-# Keys that may change when a run resumes: they schedule the run, they do not
-# change what its checkpoints mean (train.init_policy_from only acts at step 0).
+# Keys that may change when a run resumes: they schedule the run or say who
+# plays its episodes, they do not change what its checkpoints mean
+# (train.init_policy_from only acts at step 0).
 RESUMABLE_KEYS = frozenset({
-    "description", "train.max_steps", "train.max_minutes", "train.eval_every_minutes",
-    "train.checkpoint_every_minutes", "train.summary_every_steps", "train.max_actor_restarts",
-    "train.num_actors", "train.envs_per_actor", "train.learner_threads", "train.actor_threads",
-    "train.weight_sync_interval", "train.init_policy_from", "env.renderer"})
+    "description", "train.max_agent_steps", "train.max_minutes", "train.eval_every_minutes",
+    "train.checkpoint_every_minutes", "train.summary_every_updates", "train.learner_threads",
+    "train.init_policy_from", "actors.engine", "actors.ray_address", "actors.count", "actors.envs_per_actor",
+    "actors.weight_sync_every_episodes", "actors.max_restarts", "actors.threads",
+    "env.renderer"})
 
 
 # Subfolders a run writes into (checkpoints, TensorBoard summaries): checked
@@ -125,13 +127,10 @@ class RunFolder:
     with open(self.log_path, "a") as f:
       f.write(f"--- {datetime.datetime.now().isoformat(timespec='seconds')}\n{text.rstrip()}\n")
 
-  def recorded_config(self) -> Optional[dict]:
-    """The folder's config.json, or None for a new folder."""
-    path = os.path.join(self.path, "config.json")
-    if not os.path.exists(path):
-      return None
-    with open(path) as f:
-      return json.load(f)
+  @property
+  def config_path(self) -> str:
+    """The folder's config.json: the config its checkpoints were trained with."""
+    return os.path.join(self.path, "config.json")
 
   def has_trained(self) -> bool:
     """Whether the folder holds training: a checkpoint, or evaluations after step 0."""
@@ -154,7 +153,7 @@ class RunFolder:
 
   def write_config(self, config: dict):
     """Writes config.json (after check_config, and after the checkpoints restored into it)."""
-    files.write_json(os.path.join(self.path, "config.json"), config)
+    files.write_json(self.config_path, config)
 
   def record_config(self, config: dict, previous: Optional[dict], allow_change: bool = False):
     """check_config, then write_config."""

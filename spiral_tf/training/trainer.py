@@ -1,8 +1,8 @@
 """The training loop on one machine: learner updates on the schedule, and checkpoints.
 
-  ActorPool --ActorOutput--> pipeline (taps: RenderReplay) --> PolicyLearner.step
+  actor pool --ActorOutput--> pipeline (taps: RenderReplay) --> PolicyLearner.step
                                  RenderReplay + real images --> CriticLearner.step
-  learner weights --WeightStore (shared memory)--> actors
+  after each update: pool.publish(policy.get_weights, update) --> the actors' policy
   Reporter: evaluation, summaries, console, metrics.json and pictures
 
 The parts are built by ``training.builder.build_trainer`` from a config; the
@@ -13,23 +13,23 @@ from typing import Callable, Dict, NamedTuple, Optional
 
 import tensorflow as tf
 
-from spiral_tf.training import actor_pool as actor_pool_lib
 from spiral_tf.training import checkpointing
 from spiral_tf.training import collapse_guard
+from spiral_tf.training import pool_interface
 from spiral_tf.training import run_folder
 
 
 class Schedule(NamedTuple):
   """When the loop stops, evaluates, checkpoints and writes summaries."""
-  max_steps: int                 # agent steps (frames); 0 = no limit
+  max_agent_steps: int           # agent steps (frames); 0 = no limit
   max_minutes: float             # training minutes, resumed runs included; 0 = no limit
   eval_every_minutes: float
   checkpoint_every_minutes: float
-  summary_every_steps: int       # learner updates between TensorBoard summaries
-  critic_updates_per_step: int
+  summary_every_updates: int     # learner updates between TensorBoard summaries
+  critic_updates_per_learner_update: int
   batch_size: int                # episodes per learner update
   episode_length: int            # agent steps per episode
-  critic_warmup_steps: int = 0   # first learner updates that train the critic only
+  critic_warmup_updates: int = 0  # first learner updates that train the critic only
 
 
 # Terms whose largest value between two summaries is written too (as
@@ -52,7 +52,8 @@ class Trainer:
 
   def __init__(self, *, schedule: Schedule, strategy, policy, policy_learner,
                critic_learner=None, checkpoints: checkpointing.RunCheckpoints,
-               counters: Dict[str, tf.Variable], make_actor_pool: Callable,
+               counters: Dict[str, tf.Variable],
+               make_actor_pool: Callable[[], pool_interface.ActorPoolInterface],
                policy_batches: Callable, critic_batches: Optional[Callable], replay,
                reporter, log: Callable[[str], None] = print,
                initialize: Optional[Callable[[], None]] = None,
@@ -63,7 +64,7 @@ class Trainer:
       policy, policy_learner, critic_learner: the networks' learners (critic optional).
       checkpoints: saves and restores the run (counters and replay included).
       counters: tf.Variables 'learner_step', 'frames' and 'seconds'.
-      make_actor_pool: (weights publisher) -> a started-able ActorPool.
+      make_actor_pool: () -> an ActorPoolInterface, not started yet.
       policy_batches: (actor pool) -> iterator of distributed ActorOutput batches.
       critic_batches: () -> iterator of distributed (real, fake, fake_targets), or None.
       replay: the RenderReplay the critic samples from (filled by the pipeline's tap).
@@ -91,7 +92,7 @@ class Trainer:
     self.log = log
     self.initialize = initialize
     self.guard = guard
-    self.pool: Optional[actor_pool_lib.ActorPool] = None
+    self.pool: Optional[pool_interface.ActorPoolInterface] = None
     self.rate_log = []  # (wall time, frames) after each learner step, for benchmarks
 
   @property
@@ -136,22 +137,22 @@ class Trainer:
       self.reporter.extra["collapse_guard"] = self.guard.events
       self.reporter.write_metrics()
       if self.pool is not None:  # the actors take the restored policy at once
-        self.pool.weight_store.publish(self.policy.get_weights(), step)
+        self.pool.publish(self.policy.get_weights, step)
     return point
 
   def _done(self, elapsed_total: float) -> bool:
     s = self.schedule
-    if s.max_steps and self.frames.numpy() >= s.max_steps:
+    if s.max_agent_steps and self.frames.numpy() >= s.max_agent_steps:
       return True
     return bool(s.max_minutes and elapsed_total >= 60.0 * s.max_minutes)
 
   def train_step(self, batch, critic_iterator) -> Dict[str, float]:
     """One policy update (and the critic's updates); returns the learners' terms."""
     terms = {}
-    if int(self.learner_step.numpy()) >= self.schedule.critic_warmup_steps:
+    if int(self.learner_step.numpy()) >= self.schedule.critic_warmup_updates:
       terms = {k: float(v) for k, v in self.policy_learner.step(batch, self.learner_step).items()}
     if critic_iterator is not None and len(self.replay) >= self.schedule.batch_size:
-      for _ in range(self.schedule.critic_updates_per_step):
+      for _ in range(self.schedule.critic_updates_per_learner_update):
         critic_terms = self.critic_learner.step(*next(critic_iterator))
       terms.update({f"critic/{k}": float(v) for k, v in critic_terms.items()})
     self.learner_step.assign_add(1)
@@ -186,9 +187,10 @@ class Trainer:
         frames = int(self.frames.numpy())
         self.rate_log.append((time.time(), frames))
         step = int(self.learner_step.numpy())
-        self.pool.weight_store.publish(self.policy.get_weights(), step)
+        # The pool reads the weights only if its actors keep their own copy.
+        self.pool.publish(self.policy.get_weights, step)
         track_peaks(peaks, terms)
-        if step % s.summary_every_steps == 0:
+        if step % s.summary_every_updates == 0:
           self.reporter.summaries(frames, dict(terms, **{f"peak/{k}": v
                                                         for k, v in peaks.items()}))
           peaks = {}
@@ -211,7 +213,7 @@ class Trainer:
                f"{int(self.learner_step.numpy())}, {int(self.frames.numpy())} agent steps; "
                "run the same command again to resume")
       raise
-    except actor_pool_lib.ActorsFailedError:  # keep the work, as an interruption does
+    except pool_interface.ActorsFailedError:  # keep the work, as an interruption does
       if int(self.learner_step.numpy()) > 0:  # at update 0 nothing is lost, and the
         self.save()                           # folder still takes a corrected config
         self.log(f"the actors failed: checkpoint saved at learner update "
