@@ -73,13 +73,9 @@ class ActorPool:
         p.kill()
         p.join(timeout=5.0)
       kind, reason = self._reported.pop(i, (actor_lib.CRASH, f"exit code {p.exitcode}"))
-      if kind == actor_lib.DATA_ERROR:
-        self.fatal = ActorsFailedError(f"actor {i} stopped on a data error: {reason}")
-      elif self.restarts >= self.max_restarts:
-        self.fatal = ActorsFailedError(
-            f"actor {i} died ({reason}) and the restart budget "
-            f"actors.max_restarts={self.max_restarts} is spent")
-      else:
+      self.fatal = pool_interface.failure_verdict(i, kind, reason, self.restarts,
+                                                  self.max_restarts)
+      if self.fatal is None:
         self.restarts += 1
         self.log(f"actor {i} died ({reason}); restarting it "
                  f"({self.restarts}/{self.max_restarts})")

@@ -18,6 +18,7 @@ from typing import Callable, Iterator, List, Optional, Protocol, runtime_checkab
 import numpy as np
 
 from spiral_tf.agents import acting
+from spiral_tf.training import actor as actor_lib
 
 # () -> the policy's get_weights(): a list of arrays, in the order every copy
 # of the policy built from the same specs agrees on.
@@ -26,6 +27,21 @@ ReadWeights = Callable[[], List[np.ndarray]]
 
 class ActorsFailedError(RuntimeError):
   """The actors cannot go on: restart budget spent, a data error, or a stall."""
+
+
+def failure_verdict(actor: int, kind: str, reason: str, restarts: int,
+                    max_restarts: int) -> Optional[ActorsFailedError]:
+  """What every pool does when an actor fails: the error that ends the pool, or None to restart.
+
+  A data error (``actor.DATA_ERROR``) would recur on every restart, so it is
+  fatal at once; a crash is restarted while ``restarts`` < ``max_restarts``.
+  """
+  if kind == actor_lib.DATA_ERROR:
+    return ActorsFailedError(f"actor {actor} stopped on a data error: {reason}")
+  if restarts >= max_restarts:
+    return ActorsFailedError(f"actor {actor} died ({reason}) and the restart budget "
+                             f"actors.max_restarts={max_restarts} is spent")
+  return None
 
 
 @runtime_checkable

@@ -169,14 +169,9 @@ class RayActorPool:
       ray.kill(self._handles[i], no_restart=True)
     except Exception:  # pylint: disable=broad-except  (already gone with its node)
       pass
-    if kind == actor_lib.DATA_ERROR:
-      self.fatal = pool_interface.ActorsFailedError(
-          f"actor {i} stopped on a data error: {reason}")
-    elif self.restarts >= self.max_restarts:
-      self.fatal = pool_interface.ActorsFailedError(
-          f"actor {i} died ({reason}) and the restart budget "
-          f"actors.max_restarts={self.max_restarts} is spent")
-    else:
+    self.fatal = pool_interface.failure_verdict(i, kind, reason, self.restarts,
+                                                self.max_restarts)
+    if self.fatal is None:
       self.restarts += 1
       self.log(f"actor {i} died ({reason}); starting a new Ray actor "
                f"({self.restarts}/{self.max_restarts})")
