@@ -249,6 +249,9 @@ def validate(config: Config):
   if config.actors.engine == "ray" and e.renderer == "tf":
     raise ConfigError("env.renderer 'tf' plays the episodes in the learner's process, so there "
                       "are no actors for actors.engine 'ray'; set env.renderer 'libmypaint'")
+  if config.train.strategy == "multiworker" and config.train.collapse_guard:
+    raise ConfigError("train.collapse_guard puts back an earlier state on one learner worker, "
+                      "which train.strategy 'multiworker' cannot keep in step: turn one off")
   if config.reward.kind == "l2" and not config.train.conditional:
     raise ConfigError("reward.kind 'l2' needs a target: set train.conditional true")
   if config.critic_training.input == "complement" and not config.train.conditional:

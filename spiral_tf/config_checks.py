@@ -57,8 +57,8 @@ def each(check, nonempty=True):
 
 
 def strategy_name(v):
-  return None if re.fullmatch(r"default|mirrored|cpu:[1-9]\d*", v) else \
-      "must be 'default', 'mirrored' or 'cpu:N'"
+  return None if re.fullmatch(r"default|mirrored|multiworker|cpu:[1-9]\d*", v) else \
+      "must be 'default', 'mirrored', 'multiworker' or 'cpu:N'"
 
 
 def option(default, check=None):

@@ -119,7 +119,9 @@ class TrainConfig:
   batch_size: int = option(64, at_least(1))  # episodes per learner update (both learners)
   discount: float = option(1.0, between(0.0, 1.0))
   seed: int = option(0, at_least(0))
-  strategy: str = option("default", strategy_name)  # 'default', 'mirrored', 'cpu:N' (N CPUs)
+  # 'default' (one device), 'mirrored' (this machine's GPUs), 'multiworker'
+  # (learners on several machines, from TF_CONFIG), 'cpu:N' (N logical CPUs).
+  strategy: str = option("default", strategy_name)
   learner_threads: int = option(1, at_least(0))  # 0 = TensorFlow's default
   # The schedule. An agent step is one action in one environment (a frame);
   # a learner update is one batch of episodes.

@@ -104,7 +104,7 @@ def test_policy_section_is_a_keyword_dict_and_rejects_unknown_keys():
     ('train.checkpoint_every_minutes="x"', r"train\.checkpoint_every_minutes must be a number"),
     ("train.eval_every_minutes=-1", r"train\.eval_every_minutes must be >= 0"),
     ("train.policy_learning_rate=0", r"train\.policy_learning_rate must be > 0"),
-    ("train.strategy=gpu", r"train\.strategy must be 'default', 'mirrored' or 'cpu:N'"),
+    ("train.strategy=gpu", r"train\.strategy must be 'default', 'mirrored', 'multiworker' or 'cpu:N'"),
     # 0 left the learner's critic terms unset: the run crashed once the replay filled.
     ("critic_training.updates_per_learner_update=0",
      r"critic_training\.updates_per_learner_update must be >= 1, got 0"),

@@ -145,8 +145,10 @@ def test_with_heads_layer_norm_the_scale_of_the_latent_no_longer_sets_the_heads_
                                  err_msg=f"{comp}: without the norm, 3z triples the logits")
     else:  # the conv decoder: not linear, but the scale still moves the logits
       assert np.abs(free._logits(comp, 3.0 * z) - free._logits(comp, z)).max() > 1e-2, comp
+    # Keras' LayerNormalization adds epsilon 1e-3 to the variance, so 3z and z
+    # normalise alike up to ~1e-3 of a logit (the free heads move by whole units).
     np.testing.assert_allclose(normed._logits(comp, 3.0 * z), normed._logits(comp, z),
-                               rtol=1e-4, atol=1e-4, err_msg=f"{comp}: with it, no change")
+                               rtol=1e-3, atol=2e-3, err_msg=f"{comp}: with it, no change")
 
 
 @pytest.mark.parametrize("noise_inputs", [("torso",), ("torso", "core", "heads")])

@@ -52,8 +52,12 @@ def main(argv=None):
   from spiral_tf.training import actor_pool  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import devices  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import run_folder  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import weights  # pylint: disable=g-import-not-at-top
+  role = devices.worker_role(cfg.train.strategy)
+  if not role.is_chief:
+    return train_as_worker(cfg, run_dir, role, args.restart)
   print(f"training {cfg.name!r} ({args.profile}) into {run_dir}", flush=True)
   try:
     folder = run_folder.RunFolder(run_dir)
@@ -82,8 +86,60 @@ def main(argv=None):
     result = trainer.run()
   except (checkpointing.CheckpointError, actor_pool.ActorsFailedError) as e:
     raise cli.UserError(str(e)) from e
+  except lost_worker_errors(role) as e:
+    raise cli.UserError(lost_worker_message(e)) from e
   print(f"done: {result}")
   print(f"outputs in {run_dir}: metrics.json, reconstructions.png, curves.png, checkpoints/")
+  return 0
+
+
+def lost_worker_errors(role) -> tuple:
+  """What a collective update raises when another learner worker is gone (none for one worker)."""
+  if role.count == 1:
+    return ()
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError,
+          tf.errors.AbortedError)
+
+
+def lost_worker_message(error) -> str:
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  # TensorFlow's first line is "Graph execution error:"; the cause is further down.
+  first = next((line for line in lines if "abort" in line.lower() or "connect" in line.lower()),
+               lines[0] if lines else "")[:200]
+  return (f"another learner worker stopped or cannot be reached ({type(error).__name__}: {first}); "
+          "the job stops: run the same command on every worker again to resume from the chief's "
+          "last checkpoint (train.checkpoint_every_minutes bounds the work lost)")
+
+
+def train_as_worker(cfg, run_dir: str, role, restart: bool) -> int:
+  """A learner worker that is not the chief: it trains in step with the chief and keeps nothing.
+
+  It resumes from the chief's checkpoints in ``run_dir`` and writes its own
+  (and its summaries) into a temporary folder that it deletes at the end,
+  TensorFlow's multi-worker convention: the run folder is the chief's alone.
+  """
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import actor_pool  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
+  print(f"learner worker {role.index} of {role.count}: training {cfg.name!r} with the chief, "
+        f"which writes {run_dir}", flush=True)
+  scratch = tempfile.mkdtemp(prefix=f"spiral_tf-worker{role.index}-")
+  try:
+    if LIBRARY_OUTPUT is not None:
+      LIBRARY_OUTPUT.to_log(os.path.join(scratch, "train.log"))
+    trainer = builder.build_trainer(cfg, scratch, chief_run_dir=run_dir)
+    trainer.restore(restart=restart)
+    result = trainer.run()
+  except (checkpointing.CheckpointError, actor_pool.ActorsFailedError) as e:
+    raise cli.UserError(str(e)) from e
+  except lost_worker_errors(role) as e:
+    raise cli.UserError(lost_worker_message(e)) from e
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
+  print(f"done: learner update {result['step']}, {result['frames']} agent steps", flush=True)
   return 0
 
 

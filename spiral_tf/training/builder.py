@@ -8,10 +8,11 @@ the schedule and the ``Trainer``. Actors, learners, networks and losses take
 typed arguments. A trained agent read back from a run folder is built from
 these parts by ``trained_agent.py``.
 """
+import copy
 import functools
 import json
 import os
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -213,9 +214,14 @@ def config_dict(cfg: config_lib.Config) -> dict:
   return json.loads(json.dumps(cfg.to_dict()))
 
 
-def build_trainer(cfg: config_lib.Config, run_dir: str,
-                  log: Callable[[str], None] = print) -> trainer_lib.Trainer:
-  """Every part of a training run, wired into a Trainer for ``run_dir``."""
+def build_trainer(cfg: config_lib.Config, run_dir: str, log: Callable[[str], None] = print,
+                  chief_run_dir: Optional[str] = None) -> trainer_lib.Trainer:
+  """Every part of a training run, wired into a Trainer for ``run_dir`` (for a learner worker
+  that is not the chief: its scratch; it resumes from ``chief_run_dir``'s checkpoints)."""
+  role = devices.worker_role(cfg.train.strategy)
+  if role.index:  # its own episodes and samples; its networks start as the chief's
+    cfg = copy.deepcopy(cfg)
+    cfg.train.seed = devices.worker_seed(cfg.train.seed, role)
   t, r, c = cfg.train, cfg.reward, cfg.critic_training
   devices.set_threads(t.learner_threads, log)
   keras.utils.set_random_seed(t.seed)  # Python, NumPy and TensorFlow (Keras initialisers too)
@@ -257,8 +263,9 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
   replay = replay_lib.RenderReplay(c.replay_batches * t.batch_size,
                                    env.observation_spec()["canvas"].shape, t.conditional,
                                    seed=t.seed, fakes=c.fakes)
-  checkpoints = checkpointing.RunCheckpoints(os.path.join(run_dir, "checkpoints"),
-                                             replay=replay if critic else None, **tracked)
+  checkpoints = checkpointing.RunCheckpoints(
+      os.path.join(run_dir, "checkpoints"), replay=replay if critic else None,
+      restore_from=chief_run_dir and os.path.join(chief_run_dir, "checkpoints"), **tracked)
   spec = acting.tensor_spec(env.observation_spec(), env.action_spec(), cfg.env.episode_length,
                             policy.noise_dim)
   folder = run_folder.RunFolder(run_dir)  # names and log file only; tools/train.py locks it
@@ -287,7 +294,8 @@ def build_trainer(cfg: config_lib.Config, run_dir: str,
       make_actor_pool=make_actor_pool, policy_batches=policy_batches,
       critic_batches=critic_batches, replay=replay, reporter=reporter, log=log,
       initialize=_policy_initializer(policy, t.init_policy_from, log),
-      guard=_collapse_guard(cfg, run_dir, tracked, log))
+      guard=_collapse_guard(cfg, run_dir, tracked, log),
+      worker_max=devices.worker_max(strategy) if role.count > 1 else None)
 
 
 def _collapse_guard(cfg: config_lib.Config, run_dir: str, tracked: dict,

@@ -108,8 +108,18 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, partial: boo
 class RunCheckpoints:
   """Saving and restoring everything a run needs to go on (policy, critic, counters, replay)."""
 
-  def __init__(self, directory: str, max_to_keep: int = 3, replay=None, **tracked):
+  def __init__(self, directory: str, max_to_keep: int = 3, replay=None,
+               restore_from: Optional[str] = None, **tracked):
+    """Args:
+      directory: the run's checkpoints folder, where it saves.
+      max_to_keep: checkpoints kept there.
+      replay: the RenderReplay, saved and restored with the rest (or None).
+      restore_from: another checkpoints folder to resume from, only read (a
+        learner worker that is not the chief resumes from the chief's).
+      **tracked: the objects saved.
+    """
     self.directory = directory
+    self.restore_from = restore_from
     self.replay = replay
     if replay is not None:
       tracked["render_replay"] = replay.checkpointable
@@ -119,6 +129,11 @@ class RunCheckpoints:
 
   def restore(self, log: Callable[[str], None] = print) -> Optional[str]:
     """Restores the newest restorable checkpoint; returns its path or None."""
+    if self.restore_from is not None:
+      path = restore_newest(self.checkpoint, self.restore_from, log=log, own=False)
+      if path is not None and self.replay is not None:
+        self.replay.after_restore()
+      return path
     index = os.path.join(self.directory, "checkpoint")
     if os.path.exists(index) and _indexed_latest(self.directory) is None:
       # CheckpointManager would fail on (or ignore) it; restore_newest rewrites it.

@@ -1,7 +1,7 @@
 """The trajectory pipeline: actor outputs -> tf.data -> the learners' distributed batches.
 
   ActorPool.outputs() --taps (e.g. RenderReplay.add_episodes)--> tf.data
-    (unbatch episodes, batch B, prefetch) --> strategy.experimental_distribute_dataset
+    (batches of B / replicas, prefetch) --> strategy.distribute_datasets_from_function
   real images (tf.data) + replayed renders --> the critic's (real, fake, fake_targets)
 
 Every batch is an ``agents.acting.ActorOutput`` in its one layout,
@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from spiral_tf.agents import acting
+from spiral_tf.config_checks import ConfigError
 
 
 def tapped(outputs: Iterator[acting.ActorOutput],
@@ -43,24 +44,52 @@ def rebatched(outputs: Iterator[acting.ActorOutput],
       pending = [rest] if count else []
 
 
+def replica_batch_size(batch_size: int, strategy: tf.distribute.Strategy) -> int:
+  """Episodes each replica takes of a learner batch of ``batch_size`` (over all workers)."""
+  replicas = strategy.num_replicas_in_sync
+  if batch_size % replicas:
+    raise ConfigError(f"train.batch_size {batch_size} does not split evenly over the "
+                      f"{replicas} replicas of train.strategy: make it a multiple of {replicas}")
+  return batch_size // replicas
+
+
+def _distributed(make_dataset: Callable[[int, int], tf.data.Dataset], batch_size: int,
+                 strategy: tf.distribute.Strategy):
+  """``make_dataset(replica batch size, input pipeline id)`` on every worker, distributed.
+
+  Each worker feeds its replicas from its own actors and replay: its
+  pipeline is not a shard of a common data set, so TensorFlow's automatic
+  sharding (which would drop the other workers' share of every generator's
+  batches) is off.
+  """
+  per_replica = replica_batch_size(batch_size, strategy)
+  options = tf.data.Options()
+  options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+
+  def dataset(context: tf.distribute.InputContext):
+    return make_dataset(per_replica, context.input_pipeline_id).with_options(options)
+  return strategy.distribute_datasets_from_function(dataset)
+
+
 def policy_dataset(make_outputs: Callable[[], Iterator[acting.ActorOutput]],
                    spec: acting.ActorOutput, batch_size: int,
                    strategy: tf.distribute.Strategy):
-  """Distributed ActorOutput batches of exactly ``batch_size`` episodes.
+  """Distributed ActorOutput batches of exactly ``batch_size`` episodes (over all replicas).
 
   Args:
     make_outputs: () -> iterator of ActorOutput batches of any size (with
-      the taps already applied, see ``tapped``).
+      the taps already applied, see ``tapped``); called once on each worker.
     spec: ``acting.tensor_spec`` of those batches (B = None).
-    batch_size: episodes per learner batch (global, across replicas).
-    strategy: splits each batch across its replicas.
+    batch_size: episodes per learner batch (global, across replicas and workers).
+    strategy: gives each replica its share of the batch.
   """
-  spec = tf.nest.map_structure(
-      lambda s: tf.TensorSpec((batch_size,) + tuple(s.shape[1:]), s.dtype), spec)
-  ds = tf.data.Dataset.from_generator(lambda: rebatched(make_outputs(), batch_size),
-                                      output_signature=spec)
-  ds = ds.prefetch(2)
-  return strategy.experimental_distribute_dataset(ds)
+  def make(per_replica: int, _):
+    shaped = tf.nest.map_structure(
+        lambda s: tf.TensorSpec((per_replica,) + tuple(s.shape[1:]), s.dtype), spec)
+    ds = tf.data.Dataset.from_generator(lambda: rebatched(make_outputs(), per_replica),
+                                        output_signature=shaped)
+    return ds.prefetch(2)
+  return _distributed(make, batch_size, strategy)
 
 
 def critic_dataset(real: tf.data.Dataset, replay, batch_size: int,
@@ -70,20 +99,21 @@ def critic_dataset(real: tf.data.Dataset, replay, batch_size: int,
   Args:
     real: data set images [S, S, C] (shuffled and repeated here).
     replay: a RenderReplay with at least one render when iterated.
-    batch_size: examples per batch of each kind.
-    strategy: splits each batch across its replicas.
-    seed: of the real images' shuffle.
+    batch_size: examples per batch of each kind (global, across replicas and workers).
+    strategy: gives each replica its share of the batch.
+    seed: of the real images' shuffle (each worker's pipeline shuffles its own way).
   """
-  real = real.shuffle(4096, seed=seed).repeat().batch(batch_size, drop_remainder=True)
-  shape = tuple(real.element_spec.shape[1:])
-  image = tf.TensorSpec((batch_size,) + shape, tf.float32)
+  def make(per_replica: int, pipeline_id: int):
+    images = real.shuffle(4096, seed=seed + pipeline_id).repeat()
+    images = images.batch(per_replica, drop_remainder=True)
+    image = tf.TensorSpec((per_replica,) + tuple(images.element_spec.shape[1:]), tf.float32)
 
-  def fakes():
-    while True:
-      renders, targets = replay.sample(batch_size)
-      # Unconditional critics ignore fake_targets; send the renders in their place.
-      yield renders, (targets if targets is not None else renders)
+    def fakes():
+      while True:
+        renders, targets = replay.sample(per_replica)
+        # Unconditional critics ignore fake_targets; send the renders in their place.
+        yield renders, (targets if targets is not None else renders)
 
-  fake = tf.data.Dataset.from_generator(fakes, output_signature=(image, image))
-  ds = tf.data.Dataset.zip((real, fake)).map(lambda r, f: (r, f[0], f[1]))
-  return strategy.experimental_distribute_dataset(ds)
+    fake = tf.data.Dataset.from_generator(fakes, output_signature=(image, image))
+    return tf.data.Dataset.zip((images, fake)).map(lambda r, f: (r, f[0], f[1]))
+  return _distributed(make, batch_size, strategy)

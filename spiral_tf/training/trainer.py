@@ -9,7 +9,7 @@ The parts are built by ``training.builder.build_trainer`` from a config; the
 Trainer only runs them.
 """
 import time
-from typing import Callable, Dict, NamedTuple, Optional
+from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -57,7 +57,8 @@ class Trainer:
                policy_batches: Callable, critic_batches: Optional[Callable], replay,
                reporter, log: Callable[[str], None] = print,
                initialize: Optional[Callable[[], None]] = None,
-               guard: Optional[collapse_guard.CollapseGuard] = None):
+               guard: Optional[collapse_guard.CollapseGuard] = None,
+               worker_max: Optional[Callable[[Sequence[float]], Tuple[float, ...]]] = None):
     """Args:
       schedule: see Schedule.
       strategy: the tf.distribute strategy of the learners.
@@ -74,6 +75,9 @@ class Trainer:
         e.g. copying another run's policy (train.init_policy_from).
       guard: optional CollapseGuard consulted after every evaluation
         (train.collapse_guard).
+      worker_max: with learners on several machines, ``devices.worker_max``:
+        the workers agree through it on when to stop, evaluate and save.
+        None: this process is the only worker.
     """
     self.schedule = schedule
     self.strategy = strategy
@@ -92,6 +96,7 @@ class Trainer:
     self.log = log
     self.initialize = initialize
     self.guard = guard
+    self.worker_max = worker_max or (lambda values: tuple(float(v) for v in values))
     self.pool: Optional[pool_interface.ActorPoolInterface] = None
     self.rate_log = []  # (wall time, frames) after each learner step, for benchmarks
 
@@ -104,8 +109,21 @@ class Trainer:
 
     A folder with a history but no checkpoint to resume from is not trained
     again from step 0 over that history unless ``restart`` (the old
-    metrics.json is then kept beside it).
+    metrics.json is then kept beside it). Learner workers on several machines
+    must all restore the same checkpoint (the chief's); if they did not, the
+    run stops before its first update.
     """
+    restored = self._restore(restart)
+    step = float(self.learner_step.numpy())
+    largest, negated_smallest = self.worker_max([step, -step])
+    if largest != -negated_smallest:
+      raise run_folder.RunFolderError(
+          f"the learner workers resumed from different checkpoints (learner updates "
+          f"{-negated_smallest:.0f} to {largest:.0f}): every worker reads the chief's --run-dir, "
+          "so put it on a file system that every machine mounts at the same path")
+    return restored
+
+  def _restore(self, restart: bool) -> bool:
     path = self.checkpoints.restore(log=self.log)
     if path is None:
       if self.reporter.has_history():
@@ -175,9 +193,14 @@ class Trainer:
       if not self.history:
         self._evaluate()
       while True:
-        elapsed = time.time() - start
-        self.seconds.assign(base_seconds + elapsed)
-        if self._done(base_seconds + elapsed):
+        now = time.time()
+        self.seconds.assign(base_seconds + now - start)
+        # Decided before the update, and the same on every learner worker.
+        stop, evaluate, save = (bool(f) for f in self.worker_max([
+            self._done(base_seconds + now - start),
+            now - last_eval >= 60.0 * s.eval_every_minutes,
+            now - last_ckpt >= 60.0 * s.checkpoint_every_minutes]))
+        if stop:
           break
         try:
           batch = next(policy_batches)
@@ -199,10 +222,10 @@ class Trainer:
           rate = (frames - rate_mark[1]) / (now - rate_mark[0])
           rate_mark, last_log = (now, frames), now
           self.reporter.progress(float(self.seconds.numpy()) / 60, step, frames, rate, terms)
-        if now - last_eval >= 60.0 * s.eval_every_minutes:
+        if evaluate:
           last_eval = now
           self._evaluate()
-        if now - last_ckpt >= 60.0 * s.checkpoint_every_minutes:
+        if save:
           last_ckpt = now
           self.save()
       if self.pool.fatal is not None:
