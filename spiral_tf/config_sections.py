@@ -5,7 +5,8 @@ A config is ``name`` plus the sections of ``Config``: what is painted
 constructors' keyword arguments) and how they are trained (``train``: the
 run, its schedule and the policy's optimisation; ``reward``: the policy's
 rewards; ``critic_training``: the critic's learner and its replay;
-``actors``: who plays the episodes). A count names its unit: agent steps
+``actors``: who plays the episodes; ``pbt``: population-based training,
+read by tools/pbt.py only). A count names its unit: agent steps
 (one action in one environment), learner updates, episodes or minutes.
 Loading, merging and the checks across sections are in ``config.py``.
 """
@@ -218,6 +219,37 @@ class ActorsConfig:
   threads: int = option(1, at_least(0))  # TensorFlow threads of each actor; 0 = its default
 
 
+def _ordered_range(bounds):
+  return None if bounds[0] <= bounds[1] else "must be [low, high] with low <= high"
+
+
+@dataclasses.dataclass
+class PbtConfig:
+  """Population-based training (tools/pbt.py): what a member may change, and when it is judged."""
+  # Dotted config keys -> [low, high]: explore perturbs these keys and no
+  # other, and keeps each in its range (tools/pbt.py checks that the keys
+  # exist, are numbers and that the ranges hold the config's values). The
+  # defaults are the levers RESULTS.md tuned by hand: the two learning
+  # rates, the entropy bonus and the empty-canvas penalty.
+  explore: Dict[str, Tuple[float, float]] = option(
+      {"train.policy_learning_rate": (1e-5, 1e-2), "critic_training.learning_rate": (1e-5, 1e-3),
+       "train.entropy_cost": (1e-3, 0.1), "reward.empty_canvas_penalty": (0.0, 10.0)},
+      each(_ordered_range, nonempty=False))
+  interval_minutes: float = option(10.0, positive)  # training minutes between PBT decisions
+  # > 0: rounds of this many agent steps instead of minutes (train.max_agent_steps
+  # is then the budget): the same on a busy machine as on a quiet one.
+  interval_agent_steps: int = option(0, at_least(0))
+  perturbation_factors: Tuple[float, ...] = option((0.8, 1.2), each(positive))
+  resample_probability: float = option(0.25, between(0.0, 1.0))  # else multiply by a factor
+  # The bottom fraction copies a member of the top one (Ray Tune allows up to 0.5).
+  quantile_fraction: float = option(0.25, between(0.0, 0.5))
+  # Fitness is held-out l2 on these first images of the train split, which
+  # members do not train on once hold_out_validation is true (tools/pbt.py
+  # sets it; a single run keeps its whole train split).
+  validation_images: int = option(64, at_least(1))
+  hold_out_validation: bool = False
+
+
 @dataclasses.dataclass
 class Config:
   """A whole experiment."""
@@ -230,6 +262,7 @@ class Config:
   reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
   critic_training: CriticTrainingConfig = dataclasses.field(default_factory=CriticTrainingConfig)
   actors: ActorsConfig = dataclasses.field(default_factory=ActorsConfig)
+  pbt: PbtConfig = dataclasses.field(default_factory=PbtConfig)
 
   def to_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)

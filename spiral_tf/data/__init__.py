@@ -32,6 +32,8 @@ SOURCES = ("files", "tfds")
 _TFDS_PREFIX = "tfds:"
 # Arguments every loader takes from the caller; the rest are its options.
 CORE_ARGUMENTS = ("path", "split", "size", "channels", "name", "data_dir")
+# The split carved out of 'train' by ``load``'s ``validation_images``.
+VALIDATION = "validation"
 
 
 def _options_of(fn, skip=()) -> Dict[str, Any]:
@@ -58,7 +60,8 @@ def loader_options(name: str) -> Dict[str, Any]:
 
 
 def load(name: str, path: Optional[str] = None, split: str = "train", size: int = 64,
-         channels: Optional[int] = None, source: str = "files", **kwargs) -> tf.data.Dataset:
+         channels: Optional[int] = None, source: str = "files", validation_images: int = 0,
+         **kwargs) -> tf.data.Dataset:
   """Loads data set ``name`` as canvas-like images.
 
   Args:
@@ -66,14 +69,20 @@ def load(name: str, path: Optional[str] = None, split: str = "train", size: int 
       'synthetic', 'mujoco_scenes'), or 'tfds:<name>' to read it through TensorFlow Datasets.
     path: the released files (see each module); the TFDS ``data_dir`` for TFDS;
       unused for 'synthetic'.
-    split: 'train', 'test' or 'all' ('valid' too for CelebA).
+    split: 'train', 'test' or 'all' ('valid' too for CelebA), or VALIDATION.
     size: image side in pixels (the canvas size).
     channels: 1 or 3; None for the data set's own (3 for CelebA, folders
       and coloured synthetic images, else 1).
     source: 'files' or 'tfds' (same as the 'tfds:' prefix).
+    validation_images: > 0: the first this many images of 'train' are the
+      VALIDATION split, and 'train' starts after them (population-based
+      training ranks its members on images none of them trained on). 0: no
+      VALIDATION split, 'train' is whole.
     **kwargs: loader options, e.g. ``with_labels`` (MNIST, TFDS),
       ``with_index`` and the ``synthetic.generate`` arguments.
   """
+  if split == VALIDATION or validation_images:
+    return _validation_split(name, path, split, size, channels, source, validation_images, kwargs)
   if name.startswith(_TFDS_PREFIX):
     name, source = name[len(_TFDS_PREFIX):], "tfds"
   if source not in SOURCES:
@@ -87,5 +96,19 @@ def load(name: str, path: Optional[str] = None, split: str = "train", size: int 
   return LOADERS[name](path, split=split, size=size, channels=channels, **kwargs)
 
 
-__all__ = ["DataError", "LOADERS", "load", "loader_options", "celeba", "folder", "mnist", "omniglot",
-           "synthetic", "tfds_source"]
+def _validation_split(name, path, split, size, channels, source, count, kwargs):
+  """``load`` of VALIDATION (the first ``count`` images of 'train'), or of a split without them."""
+  if split not in (VALIDATION, "train"):
+    return load(name, path, split, size, channels, source, **kwargs)
+  if count < 1:
+    raise ValueError(f"split {VALIDATION!r} needs validation_images >= 1, got {count}")
+  train = load(name, path, "train", size, channels, source, **kwargs)
+  available = int(train.cardinality())  # < 0: unknown (or endless), not checked
+  if 0 <= available <= count:
+    raise DataError(f"{name}: the train split holds {available} images, so holding out "
+                    f"{count} for validation (pbt.validation_images) leaves none to train on")
+  return train.take(count) if split == VALIDATION else train.skip(count)
+
+
+__all__ = ["DataError", "LOADERS", "VALIDATION", "load", "loader_options", "celeba", "folder",
+           "mnist", "omniglot", "synthetic", "tfds_source"]

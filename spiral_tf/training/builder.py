@@ -165,8 +165,9 @@ def _load_kwargs(cfg: config_lib.Config) -> dict:
     options.setdefault("env_kwargs", dict(brush=e.brush, brush_sizes=tuple(e.brush_sizes),
                                           use_pressure=e.use_pressure))
   channels = 3 if cfg.env.use_color or cfg.env.domain == "mujoco_scenes" else 1
+  held_out = cfg.pbt.validation_images if cfg.pbt.hold_out_validation else 0  # PBT's fitness set
   return dict(options, name=cfg.data.name, path=cfg.data.path, size=cfg.env.canvas_size,
-              channels=channels)
+              channels=channels, validation_images=held_out)
 
 
 def load_dataset(cfg: config_lib.Config, split: str) -> tf.data.Dataset:
