@@ -76,7 +76,8 @@ def test_ray_actors_send_the_episodes_a_process_actor_sends_stamped_with_their_v
     first, = take(pool, 1)
     shifted = [w + 0.01 for w in weights]
     pool.publish(lambda: shifted, 7)
-    later = take(pool, 2)
+    # The calls queued before the publish play version 3; the first one queued after it, 7.
+    later = take(pool, ray_actors.CALLS_IN_FLIGHT + 1)
   finally:
     pool.close()
   env = builder.make_env(cfg)
@@ -89,8 +90,9 @@ def test_ray_actors_send_the_episodes_a_process_actor_sends_stamped_with_their_v
       assert value.dtype == s.dtype.as_numpy_dtype, name
       assert value.shape[0] == ENVS and list(value.shape[1:]) == list(s.shape[1:]), name
   np.testing.assert_array_equal(first.policy_version, [3] * ENVS)
-  # The next batch after a publish is played with the new version (sync every episode).
-  assert list(later[-1].policy_version) == [7] * ENVS
+  # Sync every episode: the batches already queued keep their version, the next takes 7.
+  assert [list(o.policy_version) for o in later] == [[3] * ENVS] * ray_actors.CALLS_IN_FLIGHT + [
+      [7] * ENVS]
   # An actor process with the same spec, seed and weights plays the same episodes.
   store = weights_lib.WeightStore([w.shape for w in weights])
   store.publish(weights, 3)

@@ -1,7 +1,8 @@
 """The trajectory pipeline: actor outputs -> tf.data -> the learners' distributed batches.
 
   ActorPool.outputs() --taps (e.g. RenderReplay.add_episodes)--> tf.data
-    (batches of B / replicas, prefetch) --> strategy.distribute_datasets_from_function
+    (batches of B, prefetch) --> strategy.experimental_distribute_dataset
+    (several machines: each worker's batches of B / replicas, distribute_datasets_from_function)
   real images (tf.data) + replayed renders --> the critic's (real, fake, fake_targets)
 
 Every batch is an ``agents.acting.ActorOutput`` in its one layout,
@@ -17,6 +18,7 @@ import tensorflow as tf
 
 from spiral_tf.agents import acting
 from spiral_tf.config_checks import ConfigError
+from spiral_tf.training import devices
 
 
 def tapped(outputs: Iterator[acting.ActorOutput],
@@ -55,13 +57,16 @@ def replica_batch_size(batch_size: int, strategy: tf.distribute.Strategy) -> int
 
 def _distributed(make_dataset: Callable[[int, int], tf.data.Dataset], batch_size: int,
                  strategy: tf.distribute.Strategy):
-  """``make_dataset(replica batch size, input pipeline id)`` on every worker, distributed.
+  """``make_dataset(batch size, input pipeline id)``, distributed over the replicas.
 
-  Each worker feeds its replicas from its own actors and replay: its
-  pipeline is not a shard of a common data set, so TensorFlow's automatic
-  sharding (which would drop the other workers' share of every generator's
-  batches) is off.
+  One machine: whole batches, which the strategy splits across its replicas.
+  Several (train.strategy 'multiworker'): each worker feeds its replicas
+  their batches from its own actors and replay; its pipeline is not a shard
+  of a common data set, so TensorFlow's automatic sharding (which would drop
+  the other workers' share of every generator's batches) is off.
   """
+  if devices.worker_count(strategy) == 1:
+    return strategy.experimental_distribute_dataset(make_dataset(batch_size, 0))
   per_replica = replica_batch_size(batch_size, strategy)
   options = tf.data.Options()
   options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
@@ -83,10 +88,10 @@ def policy_dataset(make_outputs: Callable[[], Iterator[acting.ActorOutput]],
     batch_size: episodes per learner batch (global, across replicas and workers).
     strategy: gives each replica its share of the batch.
   """
-  def make(per_replica: int, _):
+  def make(size: int, _):
     shaped = tf.nest.map_structure(
-        lambda s: tf.TensorSpec((per_replica,) + tuple(s.shape[1:]), s.dtype), spec)
-    ds = tf.data.Dataset.from_generator(lambda: rebatched(make_outputs(), per_replica),
+        lambda s: tf.TensorSpec((size,) + tuple(s.shape[1:]), s.dtype), spec)
+    ds = tf.data.Dataset.from_generator(lambda: rebatched(make_outputs(), size),
                                         output_signature=shaped)
     return ds.prefetch(2)
   return _distributed(make, batch_size, strategy)
@@ -103,14 +108,14 @@ def critic_dataset(real: tf.data.Dataset, replay, batch_size: int,
     strategy: gives each replica its share of the batch.
     seed: of the real images' shuffle (each worker's pipeline shuffles its own way).
   """
-  def make(per_replica: int, pipeline_id: int):
+  def make(size: int, pipeline_id: int):
     images = real.shuffle(4096, seed=seed + pipeline_id).repeat()
-    images = images.batch(per_replica, drop_remainder=True)
-    image = tf.TensorSpec((per_replica,) + tuple(images.element_spec.shape[1:]), tf.float32)
+    images = images.batch(size, drop_remainder=True)
+    image = tf.TensorSpec((size,) + tuple(images.element_spec.shape[1:]), tf.float32)
 
     def fakes():
       while True:
-        renders, targets = replay.sample(per_replica)
+        renders, targets = replay.sample(size)
         # Unconditional critics ignore fake_targets; send the renders in their place.
         yield renders, (targets if targets is not None else renders)
 

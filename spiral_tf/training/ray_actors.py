@@ -1,7 +1,8 @@
 """Actors on a Ray cluster: the episodes of actor processes, played on any node.
 
   RayActorPool.publish: the newest weights --ray.put, once per version sent--> object store
-  RayActorPool.outputs: play.remote(weights or None, version) on each actor, one call in flight
+  RayActorPool.outputs: play.remote(weights or None, version) on each actor, CALLS_IN_FLIGHT
+      queued
       --ActorOutput through the object store--> trajectory pipeline (as actor processes')
 
 Imported only for ``actors.engine 'ray'`` (``pools.factory``): Ray is an
@@ -31,6 +32,11 @@ from spiral_tf.training import pool_interface
 # A local Ray instance started for one run: a small object store (an episode
 # batch is ~0.2 MB, a policy version ~1.5 MB), no dashboard.
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 ** 2
+# Calls queued on each actor: while the learner receives one batch through
+# the object store, the actor already plays the next (a Ray actor runs its
+# calls one after another). The queued call's weights are those of when it
+# was queued, so the policy lag grows by at most one batch, as stamped.
+CALLS_IN_FLIGHT = 2
 # What each Ray actor's process sees before anything is imported in it.
 ACTOR_ENV = {"CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2",
              "TF_USE_LEGACY_KERAS": "1"}
@@ -139,7 +145,8 @@ class RayActorPool:
   def _create(self, i: int):
     self._handles[i] = self._remote.remote(self.spec, i, self.restarts)
     self._held[i], self._since_sync[i] = -1, 0
-    self._dispatch(i)
+    for _ in range(CALLS_IN_FLIGHT):
+      self._dispatch(i)
 
   def _dispatch(self, i: int):
     """Starts actor i's next batch, with the newest weights when its sync is due."""
@@ -169,6 +176,8 @@ class RayActorPool:
       ray.kill(self._handles[i], no_restart=True)
     except Exception:  # pylint: disable=broad-except  (already gone with its node)
       pass
+    # Its other queued calls die with it: one failure, one restart.
+    self._in_flight = {ref: j for ref, j in self._in_flight.items() if j != i}
     self.fatal = pool_interface.failure_verdict(i, kind, reason, self.restarts,
                                                 self.max_restarts)
     if self.fatal is None:
