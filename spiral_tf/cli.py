@@ -116,6 +116,15 @@ def add_debug_flag(parser: argparse.ArgumentParser):
                       help="on an error, print the full traceback too")
 
 
+def add_config_flags(parser: argparse.ArgumentParser, example: str = "train.max_minutes=5"):
+  """The flags of a tool that trains a config: --config, --profile, --set, --run-dir."""
+  parser.add_argument("--config", default="configs/default.json")
+  parser.add_argument("--profile", default="cpu", help="a profile of the config: cpu or paper")
+  parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                      help=f"override a config value (JSON), e.g. --set {example}")
+  parser.add_argument("--run-dir", default=None)
+
+
 def positive_int(text: str) -> int:
   """argparse type: an integer >= 1."""
   try:

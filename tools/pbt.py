@@ -154,11 +154,7 @@ def load_record(run_dir: str, config: dict, population: int, unit: str) -> dict:
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   cli.add_debug_flag(parser)
-  parser.add_argument("--config", default="configs/default.json")
-  parser.add_argument("--profile", default="cpu", help="a profile of the config: cpu or paper")
-  parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                      help="override a config value (JSON), e.g. --set pbt.interval_minutes=5")
-  parser.add_argument("--run-dir", default=None)
+  cli.add_config_flags(parser, example="pbt.interval_minutes=5")
   parser.add_argument("--population", type=cli.positive_int, required=True,
                       help="members trained at once (at least 2)")
   parser.add_argument("--ray-address", default="", metavar="auto|HOST:PORT",

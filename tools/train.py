@@ -31,11 +31,7 @@ def recorded_config(folder):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   cli.add_debug_flag(parser)
-  parser.add_argument("--config", default="configs/default.json")
-  parser.add_argument("--profile", default="cpu", help="a profile of the config: cpu or paper")
-  parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                      help="override a config value (JSON), e.g. --set train.max_minutes=5")
-  parser.add_argument("--run-dir", default=None)
+  cli.add_config_flags(parser)
   parser.add_argument("--override-config", action="store_true",
                       help="resume a run folder with a config that differs from its config.json")
   parser.add_argument("--restart", action="store_true",
