@@ -136,6 +136,17 @@ def positive_int(text: str) -> int:
   return value
 
 
+def non_negative_float(text: str) -> float:
+  """argparse type: a finite number >= 0."""
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+  if not 0.0 <= value < float("inf"):
+    raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+  return value
+
+
 def set_log_file(path: Optional[str]):
   """Where the tracebacks of user errors go from now on (e.g. RUN_DIR/train.log)."""
   global _log_file

@@ -30,3 +30,26 @@ def shared_data():
   if not os.path.isdir(SHARED_DATA):
     pytest.fail(f"test data not found at {SHARED_DATA}; set SPIRAL_SHARED_DATA")
   return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+  """One Ray cluster of two nodes on this machine (a head and a worker, one CPU each).
+
+  Started once for the whole test session and shared by every test of the
+  cluster tier (Ray actors, PBT), since starting one takes seconds; the test
+  that removes the worker node runs last (tests/test_ray_actors.py).
+  """
+  ray = pytest.importorskip("ray", reason="Ray is the cluster extra: pip install -e '.[cluster]'")
+  from ray import cluster_utils  # pylint: disable=g-import-not-at-top
+  os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")  # Tune without pydantic 2 (tools/pbt.py)
+  nodes = dict(num_cpus=1, object_store_memory=100 * 1024 ** 2)
+  cluster = cluster_utils.Cluster(initialize_head=True,
+                                  head_node_args=dict(nodes, include_dashboard=False))
+  cluster.add_node(**nodes)
+  ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
+  cluster.wait_for_nodes()
+  yield cluster
+  ray.shutdown()
+  cluster.shutdown()
+

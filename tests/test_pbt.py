@@ -1,8 +1,9 @@
 """Population-based training (tools/pbt.py): the pbt section, explore, the validation split,
 the learning rate after a restore, and a whole population of two members on Ray Tune.
 
-The population test shares one Ray instance for the module (two CPUs) and
-counts its rounds in agent steps, so it trains the same on a busy machine.
+The population test runs on the session's two-node Ray cluster (one CPU
+each; tests/conftest.py) and counts its rounds in agent steps, so it trains
+the same on a busy machine.
 """
 import json
 import os
@@ -87,14 +88,24 @@ def test_a_range_that_does_not_hold_the_configs_value_is_refused_naming_both():
     config(pbt={"explore": {"train.entropy_cost": [0.1, 0.01]}})
 
 
-def test_unconditional_configs_a_lone_member_and_no_budget_are_refused():
-  with pytest.raises(config_lib.ConfigError, match="needs train.conditional true"):
+def test_unconditional_configs_other_than_mnist_a_lone_member_and_no_budget_are_refused():
+  with pytest.raises(config_lib.ConfigError, match="exists for MNIST only, and this config "
+                                                   "generates 'synthetic' images"):
     pbt.check_population(config(train={"conditional": False}), 2)
+  pbt.check_population(config(train={"conditional": False}, data={"name": "mnist"}), 2)
   with pytest.raises(config_lib.ConfigError, match="--population must be at least 2"):
     pbt.check_population(config(), 1)
   with pytest.raises(config_lib.ConfigError, match="train.max_agent_steps is 0"):
     pbt.check_population(config(train={"max_agent_steps": 0}), 2)
   pbt.check_population(config(), 2)
+
+
+def test_members_share_the_cpus_or_take_one_beside_ray_actors_and_gpus_only_when_asked():
+  import pbt as pbt_tool  # tools/pbt.py  pylint: disable=g-import-not-at-top
+  assert pbt_tool.member_resources(config(), 4, 2.0) == {"cpu": 0.5}
+  ray_actors = config(actors={"engine": "ray"})
+  assert pbt_tool.member_resources(ray_actors, 4, 64.0) == {"cpu": 1.0}
+  assert pbt_tool.member_resources(ray_actors, 12, 800.0, cpus=4, gpus=2) == {"cpu": 4, "gpu": 2}
 
 
 def test_rounds_divide_the_budget_and_the_last_one_ends_at_it():
@@ -241,15 +252,53 @@ def test_a_restore_puts_back_the_checkpoints_learning_rate_and_set_learning_rate
   assert float(optimizer.learning_rate.numpy()) == pytest.approx(0.0005)
 
 
-@pytest.fixture(scope="module")
-def ray_instance():
-  """One Ray instance on this machine for the module (two CPUs: both members at once)."""
-  ray = pytest.importorskip("ray", reason="Ray is the cluster extra: pip install -e '.[cluster]'")
-  os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
-  ray.init(num_cpus=2, object_store_memory=100 * 1024 ** 2, include_dashboard=False,
-           log_to_driver=False, logging_level="ERROR")
-  yield ray
-  ray.shutdown()
+def small_mnist(folder, shared_data, count=200):
+  """The first ``count`` real digits as a lone t10k file pair in ``folder``."""
+  import gzip  # pylint: disable=g-import-not-at-top
+  from spiral_tf.data import mnist  # pylint: disable=g-import-not-at-top
+  images, labels = mnist.load_arrays(os.path.join(shared_data, "mnist"), "all")
+  for name, array in (("t10k-images-idx3-ubyte.gz", images[:count]),
+                      ("t10k-labels-idx1-ubyte.gz", labels[:count])):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big")
+                                                       for d in array.shape)
+    with gzip.open(os.path.join(folder, name), "wb") as f:
+      f.write(header + array.astype(np.uint8).tobytes())
+  return str(folder)
+
+
+@pytest.mark.slow
+def test_unconditional_fitness_is_zero_for_the_validation_digits_and_one_for_random_strokes(
+    shared_data, tmp_path):
+  from spiral_tf.eval import digit_data  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import scripted_programs  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import pbt_fitness  # pylint: disable=g-import-not-at-top
+  (tmp_path / "mnist").mkdir()
+  raw = tiny_mnist(shared_data, validation_images=16, hold_out_validation=True)
+  raw["train"]["conditional"] = False
+  raw["reward"] = {"kind": "critic"}
+  raw["critic"] = {"channels": [8, 16]}
+  raw["data"]["path"] = small_mnist(tmp_path / "mnist", shared_data)  # a classifier in seconds
+  cfg = config_lib.from_dict(raw)
+  run_dir, lines = str(tmp_path / "population"), []
+  pbt_fitness.prepare(cfg, run_dir, lines.append)  # trains the classifier once
+  assert os.listdir(pbt_fitness.classifier_cache(run_dir)) and "cached in" in lines[-1]
+  make_env = builder.env_factory(cfg)
+  digits, _ = digit_data.labelled_digits(cfg, cfg.data.path, "validation")
+  assert len(digits) == 16
+  same = pbt_fitness._sample_fitness(cfg, run_dir, digits, make_env, lines.append)
+  assert same[pbt_fitness.FITNESS] == pytest.approx(0.0, abs=1e-6)
+  assert "loaded from" in lines[-1]  # the members read the classifier; none trains it again
+  randoms = scripted_programs.random_canvases(make_env, 16, cfg.train.seed)
+  scored = pbt_fitness._sample_fitness(cfg, run_dir, randoms, make_env, lines.append)
+  assert scored[pbt_fitness.FITNESS] == pytest.approx(1.0)
+  assert scored["validation_frechet"] == pytest.approx(scored["validation_random_frechet"])
+  assert scored["validation_frechet"] > 0
+  policy = builder.make_policy(cfg, make_env())  # untrained: its samples from fresh noise
+  result = pbt_fitness.fitness(cfg, policy, run_dir, lines.append)
+  assert result[pbt_fitness.FITNESS] == pytest.approx(
+      result["validation_frechet"] / result["validation_random_frechet"])
+  assert 1 <= result["validation_classes"] <= 10 and result[pbt_fitness.FITNESS] > 0
 
 
 def checkpoint_variables(prefix: str, scope: str) -> dict:
@@ -261,7 +310,7 @@ def checkpoint_variables(prefix: str, scope: str) -> dict:
 
 @pytest.mark.cluster
 def test_a_population_of_two_exploits_explores_and_records_its_lineage(
-    ray_instance, shared_data, tmp_path):
+    ray_cluster, shared_data, tmp_path):
   import pbt as pbt_tool  # tools/pbt.py  pylint: disable=g-import-not-at-top
   config_path = tmp_path / "tiny.json"
   config_path.write_text(json.dumps(tiny_mnist(shared_data)))

@@ -1,8 +1,9 @@
 """Actors on Ray (actors.engine 'ray'): the same episodes as actor processes, on any node.
 
-Every test here shares one Ray cluster of two nodes on this machine
-(``ray.cluster_utils.Cluster``: a head and one worker node, one CPU each),
-started once for the module; the test that removes a node runs last.
+Every test here shares the session's Ray cluster of two nodes on this
+machine (``ray.cluster_utils.Cluster``: a head and one worker node, one CPU
+each; tests/conftest.py), also used by tests/test_pbt.py; the test that
+removes a node runs last.
 """
 import time
 
@@ -10,7 +11,6 @@ import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is the cluster extra: pip install -e '.[cluster]'")
-from ray import cluster_utils  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from spiral_tf.agents import acting  # noqa: E402
 from spiral_tf.training import actor_pool  # noqa: E402
@@ -26,17 +26,10 @@ pytestmark = pytest.mark.cluster
 ENVS = 4
 
 
-@pytest.fixture(scope="module")
-def cluster():
-  """Two Ray nodes on this machine (one CPU each), connected for the whole module."""
-  c = cluster_utils.Cluster(initialize_head=True, head_node_args=dict(
-      num_cpus=1, object_store_memory=100 * 1024 ** 2, include_dashboard=False))
-  c.add_node(num_cpus=1, object_store_memory=100 * 1024 ** 2)
-  ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
-  c.wait_for_nodes()
-  yield c
-  ray.shutdown()
-  c.shutdown()
+@pytest.fixture
+def cluster(ray_cluster):
+  """The session's two-node Ray cluster (tests/conftest.py)."""
+  return ray_cluster
 
 
 def tiny_cfg(**actors):

@@ -10,6 +10,7 @@ import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
 from spiral_tf.data import mnist
 from spiral_tf.eval import critic_signal
+from spiral_tf.eval import digit_data
 from spiral_tf.eval import mnist_classifier
 from spiral_tf.eval import sample_scores
 from spiral_tf.eval import scripted_programs
@@ -244,6 +245,13 @@ def test_smoke_score_samples_scores_an_untrained_conditional_run(tmp_path, tiny_
   assert all(0 <= r["label_kept"] <= 1 and sum(r["histogram"]) == 8
              for r in report["rows"].values())
   assert report["canvas_size"] == 16 and os.path.isfile(tmp_path / "sheet.png")
+  # Each set's distance to the painted domain (the oracle's tracings of the reference digits).
+  assert all(np.isfinite(r["frechet_painted"]) and r["frechet_painted"] >= 0
+             for r in report["rows"].values())
+  random_painted = report["rows"]["random policy"]["frechet_painted"]
+  assert report["frechet_painted_vs_random"] == {
+      name: pytest.approx(report["rows"][name]["frechet_painted"] / random_painted)
+      for name in ("greedy policy", "sampling policy")}
   assert not any("critic_score" in r for r in report["rows"].values())  # none was saved
 
 
@@ -273,7 +281,7 @@ def test_score_samples_reports_the_runs_own_critic_scores_of_every_set(tmp_path,
   out = capsys.readouterr().out
   report = json.loads(out.strip().splitlines()[-1])
   assert "reward critic (mean score; higher = more real)" in out
-  real = score_samples.labelled_digits(cfg, tiny_mnist, "test")[0][:8]
+  real = digit_data.labelled_digits(cfg, tiny_mnist, "test")[0][:8]
   expected = float(np.mean(critic(tf.constant(real)).numpy()))
   for name, row in report["rows"].items():
     assert np.isfinite(row["critic_score"]), name

@@ -1,13 +1,17 @@
 """Population-based training with Ray Tune: python tools/pbt.py --config C --population N.
 
   python tools/pbt.py --config configs/default.json --population 4 [--ray-address auto|HOST:PORT]
+      [--cpus-per-member C] [--gpus-per-member G]
 
 N members train at once, each an ordinary run folder RUN/members/member-KK
 (config.json, checkpoints/, metrics.json: tools/evaluate.py --run-dir reads
 it). After every pbt.interval_minutes of training (pbt.interval_agent_steps
-when set) the members are ranked by held-out l2 on validation images: the
-first pbt.validation_images of the train split, which no member trains on
-(and not the test images results are reported on). The bottom
+when set) the members are ranked on validation images: the first
+pbt.validation_images of the train split, which no member trains on (and
+not the test images results are reported on), by held-out l2 over the blank
+canvas' (unconditional MNIST configs: the Fréchet distance of samples to
+the validation digits over the random policy's, in a digit classifier's
+features; spiral_tf/training/pbt_fitness.py). The bottom
 pbt.quantile_fraction copy a member of the top one, whole checkpoint and
 all, and explore the values pbt.explore declares (replace that dict with
 --set 'pbt.explore={"train.entropy_cost": [0.001, 0.1]}'); the rules are in
@@ -16,6 +20,10 @@ values, training, fitness) and RUN/pbt.png plots them; the same command
 again resumes the population. RUN defaults to runs/<config name>-<profile>-pbt.
 Without --ray-address a Ray instance is started here for the run; on a
 cluster, RUN must be on a file system every node mounts at the same path.
+Each member's learner gets --cpus-per-member CPUs (default: the cluster's
+CPUs shared among the members, whose actor processes run beside their
+learner; 1 with actors.engine=ray, whose actors Ray places on any node) and
+--gpus-per-member GPUs (default 0: members never see a GPU).
 """
 import argparse
 import json
@@ -33,6 +41,7 @@ LIBRARY_OUTPUT = cli.LibraryOutput().capture() if __name__ == "__main__" else No
 from spiral_tf import config as config_lib  # noqa: E402  pylint: disable=g-import-not-at-top
 from spiral_tf import files  # noqa: E402  pylint: disable=g-import-not-at-top
 from spiral_tf.training import pbt as pbt_lib  # noqa: E402  pylint: disable=g-import-not-at-top
+from spiral_tf.training import pbt_fitness  # noqa: E402  pylint: disable=g-import-not-at-top
 from spiral_tf.training import run_folder  # noqa: E402  pylint: disable=g-import-not-at-top
 
 CLUSTER_EXTRA = "pip install -e '.[cluster]'"
@@ -74,7 +83,15 @@ class Explorer:
     return {"values": pbt_lib.explore(config["values"], self.pbt, rng, self.kinds)}
 
 
-def lineage_figure(entries, unit: str, title: str):
+def member_resources(cfg: config_lib.Config, population: int, cluster_cpus: float,
+                     cpus: float = 0.0, gpus: float = 0.0) -> dict:
+  """What Tune reserves for each member: {'cpu': ..., 'gpu': ...} (no 'gpu' without GPUs)."""
+  if not cpus:
+    cpus = 1.0 if cfg.actors.engine == "ray" else cluster_cpus / population
+  return dict(cpu=cpus, **({"gpu": gpus} if gpus else {}))
+
+
+def lineage_figure(entries, unit: str, title: str, conditional: bool = True):
   """Fitness against training per member; a dashed line where a member copied its parent."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -90,16 +107,16 @@ def lineage_figure(entries, unit: str, title: str):
       if e["parent"] and (e["parent"], e["round"] - 1) in at:
         (x0, y0), (x1, y1) = at[e["parent"], e["round"] - 1], at[member, e["round"]]
         ax.plot([x0, x1], [y0, y1], "--", color=line.get_color(), alpha=0.6)
-  ax.axhline(1.0, linestyle=":", color="gray", label="blank canvas")
+  ax.axhline(1.0, linestyle=":", color="gray", label=pbt_fitness.BASELINE[conditional])
   ax.set_xlabel("training minutes" if unit == "minutes" else "agent steps (frames)")
-  ax.set_ylabel("held-out l2 / blank (validation)")
+  ax.set_ylabel(pbt_fitness.axis_label(conditional))
   ax.set_title(f"{title}: population-based training (dashed: copied from)")
   ax.legend(fontsize="small")
   fig.tight_layout()
   return fig
 
 
-def lineage_callback(tune, run_dir: str, record: dict, log):
+def lineage_callback(tune, run_dir: str, record: dict, log, words: str):
   """A Tune callback (in this process) that records each member's round in pbt.json and pbt.png."""
 
   class Lineage(tune.Callback):
@@ -110,8 +127,8 @@ def lineage_callback(tune, run_dir: str, record: dict, log):
       record["rounds"] = sorted(rounds + [entry], key=lambda e: (e["round"], e["member"]))
       write_lineage(run_dir, record)
       copied = f" (copied {entry['parent']})" if entry["parent"] else ""
-      log(f"round {entry['round']} {entry['member']}{copied}: "
-          f"{entry[pbt_lib.FITNESS]:.3f}x blank on the validation images")
+      log(f"round {entry['round']} {entry['member']}{copied}: {entry[pbt_lib.FITNESS]:.3f}"
+          f"{words}")
 
   return Lineage()
 
@@ -120,7 +137,8 @@ def write_lineage(run_dir: str, record: dict):
   """RUN/pbt.json and RUN/pbt.png, each written atomically."""
   files.write_json(os.path.join(run_dir, "pbt.json"), record)
   if record["rounds"]:
-    fig = lineage_figure(record["rounds"], record["unit"], record["config"]["name"])
+    fig = lineage_figure(record["rounds"], record["unit"], record["config"]["name"],
+                         record["config"]["train"]["conditional"])
     files.write_figure(os.path.join(run_dir, "pbt.png"), fig)
 
 
@@ -159,6 +177,10 @@ def main(argv=None):
                       help="members trained at once (at least 2)")
   parser.add_argument("--ray-address", default="", metavar="auto|HOST:PORT",
                       help="run the members on this Ray cluster (absent: start Ray here)")
+  parser.add_argument("--cpus-per-member", type=cli.non_negative_float, default=0.0,
+                      help="CPUs Ray reserves for each member's learner (0 or absent: see above)")
+  parser.add_argument("--gpus-per-member", type=cli.non_negative_float, default=0.0,
+                      help="GPUs for each member's learner (e.g. 2 with train.strategy=mirrored)")
   args = parser.parse_args(argv)
   cfg = config_lib.load(args.config, args.profile, args.set + ["pbt.hold_out_validation=true"])
   pbt_lib.check_population(cfg, args.population)
@@ -170,13 +192,14 @@ def main(argv=None):
     if LIBRARY_OUTPUT is not None:
       LIBRARY_OUTPUT.to_log(os.path.join(run_dir, "pbt.log"))
     return train_population(tune, cfg, run_dir, args.population, args.ray_address,
-                            f"{cfg.name!r} ({args.profile})")
+                            f"{cfg.name!r} ({args.profile})",
+                            cpus=args.cpus_per_member, gpus=args.gpus_per_member)
   finally:
     folder.release()
 
 
 def train_population(tune, cfg: config_lib.Config, run_dir: str, population: int,
-                     ray_address: str, title: str) -> int:
+                     ray_address: str, title: str, cpus: float = 0.0, gpus: float = 0.0) -> int:
   """Trains (or resumes) the population of RUN on Ray Tune; see the module docstring."""
   import ray  # pylint: disable=g-import-not-at-top
   from ray.tune.schedulers import PopulationBasedTraining  # pylint: disable=g-import-not-at-top
@@ -196,12 +219,14 @@ def train_population(tune, cfg: config_lib.Config, run_dir: str, population: int
   # Tune's own experiment folder is scratch: the population lives in pbt.json and the members.
   shutil.rmtree(os.path.join(run_dir, "tune"), ignore_errors=True)
   write_lineage(run_dir, record)
+  pbt_fitness.prepare(cfg, run_dir, log)  # an unconditional population's digit classifier
   started = ray_actors.connect(ray_address, os.cpu_count() or 1, log)
   try:
-    share = ray.cluster_resources().get("CPU", 1.0) / population  # every member at once
+    resources = member_resources(cfg, population, ray.cluster_resources().get("CPU", 1.0),
+                                 cpus, gpus)  # every member at once
     trainable = tune.with_resources(tune.with_parameters(
-        pbt_lib.train_member, population=pbt_lib.Population(run_dir, config, start_round)),
-        {"cpu": share})
+        pbt_lib.train_member,
+        population=pbt_lib.Population(run_dir, config, start_round, gpus)), resources)
     scheduler = PopulationBasedTraining(
         time_attr="training_iteration", perturbation_interval=1, synch=True, log_config=False,
         quantile_fraction=cfg.pbt.quantile_fraction,
@@ -218,7 +243,8 @@ def train_population(tune, cfg: config_lib.Config, run_dir: str, population: int
             stop={"training_iteration": schedule.count - start_round},
             checkpoint_config=tune.CheckpointConfig(num_to_keep=4),
             failure_config=tune.FailureConfig(max_failures=0),
-            callbacks=[lineage_callback(tune, run_dir, record, log)])).fit()
+            callbacks=[lineage_callback(tune, run_dir, record, log,
+                                        pbt_fitness.describe(cfg))])).fit()
   finally:
     if started:
       ray.shutdown()
@@ -231,7 +257,7 @@ def train_population(tune, cfg: config_lib.Config, run_dir: str, population: int
   last = [e for e in record["rounds"] if e["round"] == schedule.count]
   if last:
     best = min(last, key=lambda e: e[pbt_lib.FITNESS])
-    log(f"best: {best['member']}, {best[pbt_lib.FITNESS]:.3f}x blank on the validation images "
+    log(f"best: {best['member']}, {best[pbt_lib.FITNESS]:.3f}{pbt_fitness.describe(cfg)} "
         f"({pbt_lib.member_dir(run_dir, best['member'])})")
   print(f"outputs in {run_dir}: pbt.json, pbt.png, members/")
   return 0

@@ -23,7 +23,12 @@ label). Each is printed beside the same numbers for random-policy canvases
 the test split, as many as the samples: the floor of every number), and for
 the ink oracle's tracings of those real digits (``scripted_programs.InkOracle``,
 which sees each digit: what this action space and episode length can paint
-with a hand-written tracer, a reference for the agent's). For a run with
+with a hand-written tracer, a reference for the agent's). The classifier's
+features tell dry-brush strokes from pen strokes, so every painted set sits
+far from real digits; each set's Fréchet distance is therefore given twice:
+to the held-out real digits ('frechet') and to the ink oracle's tracings of
+those same held-out digits ('painted', the distributions this brush can
+paint), each also as a ratio to the random policy's. For a run with
 the critic reward, each set also gets the run's own critic's mean score
 (and its slow reward copy's, if it had one): whether the critic still calls
 the agent's canvases fake, e.g. below random strokes after a mode collapse.
@@ -44,25 +49,12 @@ SAMPLING = {"greedy": (("greedy policy", True),), "sample": (("sampling policy",
             "both": (("greedy policy", True), ("sampling policy", False))}
 
 
-def labelled_digits(cfg, mnist_path, split: str):
-  """(images [N, S, S, C], labels [N]) of MNIST ``split`` as the run's data loader makes them."""
-  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
-  digits = config_lib.from_dict(builder.config_dict(cfg))
-  options = dict(digits.data.options) if digits.data.name == "mnist" else {}
-  config_lib.apply(digits, {"data": {"name": "mnist", "path": mnist_path,
-                                     "options": dict(options, with_labels=True)}})
-  pairs = list(builder.load_dataset(digits, split).as_numpy_iterator())
-  if not pairs:
-    raise cli.UserError(f"MNIST at {mnist_path!r} has no {split!r} digits")
-  images, labels = zip(*pairs)
-  return np.stack(images).astype(np.float32), np.asarray(labels, np.int64)
-
-
 def format_row(name: str, row: dict) -> str:
   kept = f"{row['label_kept']:10.3f}" if "label_kept" in row else f"{'-':>10s}"
   strokes = f"{row['strokes_per_image']:8.2f}" if "strokes_per_image" in row else f"{'-':>8s}"
   return (f"{name:18s} {row['images']:6d} {row['mean_top_probability']:8.3f} "
-          f"{row['classes']:7d} {row['entropy_bits']:8.2f} {row['frechet']:9.2f} {kept} "
+          f"{row['classes']:7d} {row['entropy_bits']:8.2f} {row['frechet']:9.2f} "
+          f"{row['frechet_painted']:8.2f} {kept} "
           f"{strokes}  {' '.join(str(c) for c in row['histogram'])}")
 
 
@@ -84,7 +76,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   from spiral_tf import files  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import critic_signal  # pylint: disable=g-import-not-at-top
-  from spiral_tf.eval import mnist_classifier  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import digit_data  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import sample_scores  # pylint: disable=g-import-not-at-top
@@ -101,13 +93,11 @@ def main(argv=None):
   if mnist_path is None:
     raise cli.UserError(f"run {args.run_dir} was trained on {cfg.data.name!r}, not MNIST: "
                         "pass --mnist-path with the MNIST IDX folder to score it anyway")
-  train_images, train_labels = labelled_digits(cfg, mnist_path, "train")
-  test_images, test_labels = labelled_digits(cfg, mnist_path, "test")
+  test_images, test_labels = digit_data.labelled_digits(cfg, mnist_path, "test")
   half = len(test_images) // 2
   if half < 2:
     raise cli.UserError(f"MNIST at {mnist_path!r} has {len(test_images)} test digits; need 4")
-  classifier = mnist_classifier.load_or_train(args.cache_dir, train_images, train_labels,
-                                              test_images, test_labels)
+  classifier = digit_data.classifier(cfg, mnist_path, args.cache_dir)
   reference = classifier.predict(test_images[half:]).features
   conditional = cfg.train.conditional
   n_real = min(args.samples, half)
@@ -118,9 +108,14 @@ def main(argv=None):
   n = n_real if conditional else args.samples
   targets, labels = (real, real_labels) if conditional else (None, None)
 
-  def row(canvases, programs=None):
+  # The painted domain: the oracle's tracings of the reference digits.
+  painted = classifier.predict(scripted_programs.oracle_canvases(
+      agent.make_env, test_images[half:], args.seed)).features
+
+  def row(canvases, programs=None, row_labels=labels):
     out = classifier.predict(canvases)
-    r = sample_scores.score_row(out.probabilities, out.features, reference, labels)
+    r = sample_scores.score_row(out.probabilities, out.features, reference, row_labels)
+    r["frechet_painted"] = sample_scores.frechet_distance(out.features, painted)
     if programs is not None:
       r["strokes_per_image"] = float(np.mean(rules.strokes_per_program(programs)))
     return r
@@ -138,11 +133,8 @@ def main(argv=None):
   # A tracer that sees each real digit: what this action space and episode
   # length can paint at best-effort (scored against the real digits' labels).
   oracle_canvases = scripted_programs.oracle_canvases(agent.make_env, real, args.seed)
-  rows["ink oracle"] = sample_scores.score_row(*classifier.predict(oracle_canvases), reference,
-                                               real_labels)
-  real_row = sample_scores.score_row(*classifier.predict(real), reference,
-                                     real_labels if conditional else None)
-  rows["real digits"] = real_row
+  rows["ink oracle"] = row(oracle_canvases, row_labels=real_labels)
+  rows["real digits"] = row(real, row_labels=real_labels if conditional else None)
   canvases_of = dict(zip([name for name, _ in SAMPLING[args.sampling]], sheets),
                      **{"random policy": random_canvases, "ink oracle": oracle_canvases,
                         "real digits": real})
@@ -161,26 +153,29 @@ def main(argv=None):
   print(f"classifier: held-out accuracy {classifier.test_accuracy:.3f}; Fréchet distance to "
         f"{len(test_images) - half} held-out real digits")
   print(f"{'':18s} {'images':>6s} {'top-prob':>8s} {'classes':>7s} {'entropy':>8s} "
-        f"{'frechet':>9s} {'label-kept':>10s} {'strokes':>8s}  histogram 0..9")
+        f"{'frechet':>9s} {'painted':>8s} {'label-kept':>10s} {'strokes':>8s}  histogram 0..9")
   for name, r in rows.items():
     print(format_row(name, r))
   for key, (critic_name, _) in critics.items():
     print(f"{critic_name} (mean score; higher = more real): " + ", ".join(
         f"{name} {r[key]:.3f}" for name, r in rows.items()))
-  random_fd = rows["random policy"]["frechet"]
-  vs_random = {name: rows[name]["frechet"] / random_fd for name, _ in SAMPLING[args.sampling]}
-  for name, ratio in vs_random.items():
-    print(f"{name}: Fréchet distance {ratio:.2f}x the random policy's")
+  vs_random, painted_vs_random = {}, {}
+  for name, _ in SAMPLING[args.sampling]:
+    vs_random[name] = rows[name]["frechet"] / rows["random policy"]["frechet"]
+    painted_vs_random[name] = (rows[name]["frechet_painted"]
+                               / rows["random policy"]["frechet_painted"])
+    print(f"{name}: Fréchet distance {vs_random[name]:.2f}x the random policy's to real "
+          f"digits, {painted_vs_random[name]:.2f}x to the ink oracle's tracings")
   if args.sheet:
     canvases = sheets[0][:64]
     files.write_png(args.sheet, plots.image_grid([canvases[i:i + 8]
                                                   for i in range(0, len(canvases), 8)]))
   report = dict(run_dir=args.run_dir, checkpoint=agent.checkpoint,
                 learner_step=agent.learner_step, conditional=conditional, samples=n,
-                sampling=args.sampling, canvas_size=int(train_images.shape[1]),
+                sampling=args.sampling, canvas_size=int(test_images.shape[1]),
                 classifier_test_accuracy=classifier.test_accuracy,
                 reference_digits=len(test_images) - half, rows=rows,
-                frechet_vs_random=vs_random)
+                frechet_vs_random=vs_random, frechet_painted_vs_random=painted_vs_random)
   print(json.dumps(report))
   return 0
 

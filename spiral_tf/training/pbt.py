@@ -3,8 +3,9 @@
   tools/pbt.py --population N: N members, each an ordinary run folder RUN/members/member-KK
   a round:  each member trains to the round's end (pbt.interval_minutes of training
             minutes, or pbt.interval_agent_steps), is measured on the validation images
-            (held-out l2 over the blank canvas' l2: lower is better) and reports to
-            Ray Tune's PopulationBasedTraining scheduler
+            (training/pbt_fitness.py: held-out l2 over the blank canvas' l2, or for
+            unconditional MNIST a digit classifier's Fréchet distance over the random
+            policy's; lower is better) and reports to Ray Tune's PopulationBasedTraining
   exploit:  a member of the bottom pbt.quantile_fraction copies the WHOLE checkpoint of a
             member of the top one (policy, critic, optimisers, counters, render replay)
             into its own folder; no member ever trains in another's folder
@@ -33,12 +34,15 @@ import numpy as np
 from spiral_tf import config as config_lib
 from spiral_tf import files
 from spiral_tf.config_sections import PbtConfig
+from spiral_tf.training import pbt_fitness
+from spiral_tf.training.pbt_fitness import FITNESS
 
 STATE_NAME = "pbt_member.json"
-FITNESS = "validation_l2_vs_blank"  # Tune's metric, mode 'min'
-# A member's result of one round: what it reports to Tune and pbt.json keeps.
-RESULT_KEYS = ("member", "round", "parent", "values", "agent_steps", "learner_updates",
-               "training_minutes", "validation_l2", FITNESS, "validation_blank_l2")
+# A member's result of one round: what it reports to Tune and pbt.json keeps
+# (the numbers of the other kind of config are None).
+RESULT_KEYS = (("member", "round", "parent", "values", "agent_steps", "learner_updates",
+                "training_minutes", FITNESS) + pbt_fitness.CONDITIONAL_KEYS
+               + pbt_fitness.UNCONDITIONAL_KEYS)
 
 
 class Rounds(NamedTuple):
@@ -94,10 +98,7 @@ def check_population(cfg: config_lib.Config, population: int):
   if population < 2:
     raise config_lib.ConfigError(f"--population must be at least 2 (got {population}): a "
                                  "member exploits by copying a better one")
-  if not cfg.train.conditional:
-    raise config_lib.ConfigError(
-        "tools/pbt.py ranks members by held-out l2 to validation targets, and an unconditional "
-        "agent paints no targets: it needs train.conditional true")
+  pbt_fitness.check(cfg)
   rounds(cfg)
   numeric_keys(cfg)
   for key, (low, high) in cfg.pbt.explore.items():
@@ -184,20 +185,6 @@ def set_learning_rates(trainer, cfg: config_lib.Config):
     trainer.critic_learner.optimizer.learning_rate = cfg.critic_training.learning_rate
 
 
-def validation_fitness(cfg: config_lib.Config, policy) -> Dict[str, float]:
-  """Greedy held-out l2 on the validation images, against the blank canvas' l2."""
-  from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
-  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
-  targets = builder.load_images(cfg, "validation", cfg.pbt.validation_images)
-  make_env = builder.env_factory(cfg)
-  evaluator = reconstruction.Evaluator(make_env, policy, min(32, len(targets)))
-  out = evaluator.run(targets)
-  for env in evaluator.envs:
-    env.close()
-  blank = reconstruction.blank_l2(targets, reconstruction.blank_canvas(make_env))
-  return {"validation_l2": out["l2"], FITNESS: out["l2"] / blank, "validation_blank_l2": blank}
-
-
 def train_round(cfg: config_lib.Config, member_dir: str, log: Callable[[str], None]):
   """Trains a member's folder to the end of its config's schedule, as tools/train.py would."""
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
@@ -247,6 +234,7 @@ class Population(NamedTuple):
   run_dir: str
   config: dict      # the population's config, pbt.hold_out_validation on
   start_round: int  # the rounds every member had finished when this tools/pbt.py run began
+  gpus: float = 0.0  # GPUs Ray gives each member's learner (0: it never sees one)
 
 
 def member_dir(run_dir: str, member: str) -> str:
@@ -260,10 +248,12 @@ def train_member(trial_config: dict, population: Population):
   checkpoint from another member is an exploit: its checkpoint replaces this
   member's own before the next round.
   """
-  os.environ["CUDA_VISIBLE_DEVICES"] = "-1"  # members train on CPUs; actor processes inherit it
+  if not population.gpus:  # a learner on CPUs; its actor processes inherit this
+    os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
   from ray import tune  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import devices  # pylint: disable=g-import-not-at-top
-  devices.hide_gpus()  # in case TensorFlow came up before (a reused actor)
+  if not population.gpus:
+    devices.hide_gpus()  # in case TensorFlow came up before (a reused actor)
   name = tune.get_context().get_trial_name()
   folder = member_dir(population.run_dir, name)
   os.makedirs(folder, exist_ok=True)
@@ -296,9 +286,9 @@ def train_member(trial_config: dict, population: Population):
         member=name, round=number, parent=parent, values=values,
         agent_steps=int(trainer.frames.numpy()), learner_updates=int(trainer.learner_step.numpy()),
         training_minutes=float(trainer.seconds.numpy()) / 60.0,
-        **validation_fitness(cfg, trainer.policy))  # RESULT_KEYS
+        **pbt_fitness.fitness(cfg, trainer.policy, population.run_dir, log))  # RESULT_KEYS
     files.write_json(os.path.join(folder, STATE_NAME), state)
-    log(f"round {number}: {state['result'][FITNESS]:.4f}x blank on the validation images")
+    log(f"round {number}: {state['result'][FITNESS]:.4f}{pbt_fitness.describe(cfg)}")
     _report(tune, folder, state)
 
 
