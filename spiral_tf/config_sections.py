@@ -130,6 +130,9 @@ class TrainConfig:
   max_minutes: float = option(30.0, at_least(0.0))  # 0 = no limit
   eval_every_minutes: float = option(2.0, at_least(0.0))
   checkpoint_every_minutes: float = option(5.0, at_least(0.0))
+  # > 0: besides the newest three, keep a checkpoint every this many minutes
+  # (a long run scored afterwards along its length, tools/score_samples.py).
+  keep_checkpoint_every_minutes: float = option(0.0, at_least(0.0))
   summary_every_updates: int = option(20, at_least(1))
   # A run folder whose newest policy weights start this run (transfer, e.g.
   # an MNIST agent fine-tuned on Omniglot). Used only when the run starts

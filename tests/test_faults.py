@@ -306,3 +306,17 @@ def test_a_failure_inside_the_target_pipeline_is_a_data_error():
     next(targets)
   assert isinstance(failed.value.__cause__, tf.errors.OpError)
   assert actor_lib.error_kind(failed.value) == actor_lib.DATA_ERROR
+
+
+@pytest.mark.parametrize("keep_every_minutes,kept", [(0.0, [4, 5, 6]), (1e-9, [1, 2, 3, 4, 5, 6])])
+def test_keep_checkpoint_every_minutes_keeps_older_checkpoints_beside_the_newest_three(
+    tmp_path, keep_every_minutes, kept):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  counter = tf.Variable(0)
+  checkpoints = checkpointing.RunCheckpoints(str(tmp_path), keep_every_minutes=keep_every_minutes,
+                                             counter=counter)
+  for number in range(1, 7):
+    counter.assign(number)
+    checkpoints.save(number)
+  names = [p for p in os.listdir(tmp_path) if p.endswith(".index")]
+  assert sorted(int(p[len("ckpt-"):-len(".index")]) for p in names) == kept

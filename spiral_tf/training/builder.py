@@ -266,7 +266,8 @@ def build_trainer(cfg: config_lib.Config, run_dir: str, log: Callable[[str], Non
                                    seed=t.seed, fakes=c.fakes)
   checkpoints = checkpointing.RunCheckpoints(
       os.path.join(run_dir, "checkpoints"), replay=replay if critic else None,
-      restore_from=chief_run_dir and os.path.join(chief_run_dir, "checkpoints"), **tracked)
+      restore_from=chief_run_dir and os.path.join(chief_run_dir, "checkpoints"),
+      keep_every_minutes=t.keep_checkpoint_every_minutes, **tracked)
   spec = acting.tensor_spec(env.observation_spec(), env.action_spec(), cfg.env.episode_length,
                             policy.noise_dim)
   folder = run_folder.RunFolder(run_dir)  # names and log file only; tools/train.py locks it

@@ -109,13 +109,16 @@ class RunCheckpoints:
   """Saving and restoring everything a run needs to go on (policy, critic, counters, replay)."""
 
   def __init__(self, directory: str, max_to_keep: int = 3, replay=None,
-               restore_from: Optional[str] = None, **tracked):
+               restore_from: Optional[str] = None, keep_every_minutes: float = 0.0,
+               **tracked):
     """Args:
       directory: the run's checkpoints folder, where it saves.
-      max_to_keep: checkpoints kept there.
+      max_to_keep: the newest checkpoints kept there.
       replay: the RenderReplay, saved and restored with the rest (or None).
       restore_from: another checkpoints folder to resume from, only read (a
         learner worker that is not the chief resumes from the chief's).
+      keep_every_minutes: > 0: older checkpoints are kept too, one every this
+        many minutes of wall time (tf.train.CheckpointManager's rule).
       **tracked: the objects saved.
     """
     self.directory = directory
@@ -125,6 +128,7 @@ class RunCheckpoints:
       tracked["render_replay"] = replay.checkpointable
     self.checkpoint = tf.train.Checkpoint(**tracked)
     self.max_to_keep = max_to_keep
+    self.keep_every_hours = keep_every_minutes / 60.0 or None
     self.manager = None  # made after restore() has mended the index
 
   def restore(self, log: Callable[[str], None] = print) -> Optional[str]:
@@ -149,8 +153,9 @@ class RunCheckpoints:
     if self.replay is not None:
       self.replay.before_save()
     if self.manager is None:
-      self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory,
-                                                max_to_keep=self.max_to_keep)
+      self.manager = tf.train.CheckpointManager(
+          self.checkpoint, self.directory, max_to_keep=self.max_to_keep,
+          keep_checkpoint_every_n_hours=self.keep_every_hours)
     return self.manager.save(checkpoint_number=number)
 
   @property

@@ -31,7 +31,8 @@ class RunFolderError(ValueError):
 # (train.init_policy_from only acts at step 0).
 RESUMABLE_KEYS = frozenset({
     "description", "train.max_agent_steps", "train.max_minutes", "train.eval_every_minutes",
-    "train.checkpoint_every_minutes", "train.summary_every_updates", "train.learner_threads",
+    "train.checkpoint_every_minutes", "train.keep_checkpoint_every_minutes",
+    "train.summary_every_updates", "train.learner_threads",
     "train.init_policy_from", "actors.engine", "actors.ray_address", "actors.count", "actors.envs_per_actor",
     "actors.weight_sync_every_episodes", "actors.max_restarts", "actors.threads",
     "env.renderer"})
