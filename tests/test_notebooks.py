@@ -31,7 +31,10 @@ def quickstart(tmp_path_factory):
 @pytest.mark.notebook
 def test_quickstart_trains_evaluates_and_shows_the_results(quickstart):
   run_dir, stdout, summary = quickstart
-  assert summary["cells"] == 5
+  assert summary["cells"] == 6
+  from spiral_tf import pretrained  # pylint: disable=g-import-not-at-top
+  for name in pretrained.list():  # the shipped agents are shown before training
+    assert f"{name}: {pretrained.card(name)['description']}" in stdout
   with open(os.path.join(run_dir, "eval", "eval.json")) as f:
     report = json.load(f)
   assert f"held-out l2: {report['eval_l2_vs_blank']:.2f}x the blank canvas" in stdout
@@ -40,13 +43,15 @@ def test_quickstart_trains_evaluates_and_shows_the_results(quickstart):
 
 
 @pytest.mark.notebook
-def test_paint_notebook_paints_a_sketch_into_every_view(quickstart, tmp_path):
-  out = tmp_path / "painted"
-  stdout, summary = run_notebook("paint_your_image", RUN_DIR=quickstart[0], OUT_DIR=str(out))
+def test_paint_notebook_paints_a_sketch_with_a_shipped_agent_at_once_into_every_view(tmp_path):
+  out, run_dir = tmp_path / "painted", tmp_path / "never_trained"
+  stdout, summary = run_notebook("paint_your_image", RUN_DIR=str(run_dir), OUT_DIR=str(out))
   assert summary["cells"] == 6
+  assert not run_dir.exists(), "a shipped agent paints without training"
   for suffix in (".png", "_strokes.png", ".json", ".svg", ".gif"):
     assert (out / f"sketch_input{suffix}").exists(), suffix
-  assert "<svg" in stdout
+  assert "<svg" in stdout and "x blank) |" in stdout
+  assert "--pretrained mnist --frame auto" in stdout
 
 
 @pytest.mark.notebook

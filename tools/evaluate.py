@@ -2,6 +2,11 @@
 
   python tools/evaluate.py --run-dir runs/synthetic_conditional-cpu [--images 64] [--out DIR]
   python tools/evaluate.py --run-dir RUN --renderer tf   # paint with the TF renderer (RUN/eval_tf)
+  python tools/evaluate.py --pretrained mnist --data-path data/mnist --out eval_mnist
+
+--pretrained NAME evaluates a trained agent shipped in spiral_tf/pretrained/
+instead of a run folder (its config names the data set, --data-path says
+where its files are; --out is required: the agent's folder is not written).
 
 Loads the run's config.json and latest checkpoint, paints the held-out
 targets with the greedy policy and writes into --out (default RUN/eval):
@@ -36,7 +41,12 @@ def write_stroke_order(cfg, programs, path):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   cli.add_debug_flag(parser)
-  parser.add_argument("--run-dir", required=True)
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument("--run-dir", help="a run folder of tools/train.py")
+  source.add_argument("--pretrained", metavar="NAME",
+                      help="a trained agent shipped with the package (spiral_tf.pretrained.list())")
+  parser.add_argument("--data-path", default=None,
+                      help="where the data set's files are (replaces the config's data.path)")
   parser.add_argument("--images", type=cli.positive_int, default=64)
   parser.add_argument("--split", default="test")
   parser.add_argument("--sample", action="store_true", help="sample instead of greedy actions")
@@ -45,21 +55,34 @@ def main(argv=None):
                            "libmypaint-domain runs only for tf")
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
+  run_dir = args.run_dir
+  if args.pretrained:
+    from spiral_tf import pretrained  # pylint: disable=g-import-not-at-top
+    run_dir = pretrained.folder(args.pretrained)  # an unknown name lists the names
+    if not args.out:
+      raise cli.UserError(f"--pretrained {args.pretrained} needs --out DIR: the agent's folder "
+                          "is part of the installed package and is not written")
   from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
   from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
-  if args.renderer == "tf" and trained_agent.load_config(args.run_dir).env.domain != "libmypaint":
-    raise cli.UserError(f"--renderer tf paints strokes: {args.run_dir} is not a libmypaint "
+  if args.renderer == "tf" and trained_agent.load_config(run_dir).env.domain != "libmypaint":
+    raise cli.UserError(f"--renderer tf paints strokes: {run_dir} is not a libmypaint "
                         "run; leave --renderer out")
   try:
-    agent = trained_agent.load(args.run_dir)
+    agent = trained_agent.load(run_dir)
   except checkpointing.CheckpointError as e:  # none yet, or none that restores: the user's to fix
     raise cli.UserError(str(e)) from e
+  if args.data_path is not None:
+    agent.config.data.path = args.data_path
+  elif args.pretrained and agent.config.train.conditional and not agent.config.data.path and \
+      agent.config.data.name != "synthetic" and not agent.config.data.name.startswith("tfds:"):
+    raise cli.UserError(f"--pretrained {args.pretrained} paints held-out {agent.config.data.name} "
+                        "images: give --data-path, the folder of its files (docs/data.md)")
   cfg, policy, make_env, latest = agent.config, agent.policy, agent.make_env, agent.checkpoint
   out_dir = args.out or os.path.join(
-      args.run_dir, "eval" if args.renderer == "libmypaint" else "eval_" + args.renderer)
+      run_dir, "eval" if args.renderer == "libmypaint" else "eval_" + args.renderer)
   if args.renderer == "tf":
     env = make_env()
     evaluator = reconstruction.GraphEvaluator(policy, builder.tf_renderer(cfg, env),
@@ -87,7 +110,7 @@ def main(argv=None):
   files.write_png(os.path.join(out_dir, "reconstructions.png"), grid)
   if cfg.env.domain == "libmypaint":
     write_stroke_order(cfg, out["programs"], os.path.join(out_dir, "strokes.png"))
-  metrics_path = os.path.join(args.run_dir, "metrics.json")
+  metrics_path = os.path.join(run_dir, "metrics.json")
   if os.path.exists(metrics_path):
     with open(metrics_path) as f:
       metrics = json.load(f)

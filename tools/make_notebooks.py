@@ -67,7 +67,7 @@ print("GPU:", GPU, "| settings:", SETTINGS)
 
 TRAIN_IF_NEEDED = '''
 # Train the default experiment briefly unless RUN_DIR already holds a trained agent.
-if not os.path.exists(os.path.join(RUN_DIR, "checkpoints", "checkpoint")):
+if not globals().get("AGENT") and not os.path.exists(os.path.join(RUN_DIR, "checkpoints", "checkpoint")):
     sets = " ".join(f"--set {s}" for s in SETTINGS)
     sh(f"{PYTHON} tools/train.py --config configs/default.json --profile cpu --run-dir {RUN_DIR} "
        f"--set train.max_minutes={TRAIN_MINUTES} {sets}")
@@ -98,6 +98,14 @@ reconstructions and stroke order. The CPU-sized config takes 30 minutes for 0.42
 '''),
   code(PARAMS_COMMON, ["parameters"]),
   code(SETUP),
+  code('''
+# Trained agents ship with the package: paint with one at once (colab/paint_your_image.ipynb).
+from spiral_tf import pretrained
+for name in pretrained.list():
+    card = pretrained.card(name)
+    print(f"{name}: {card['description']}; {card['heldout']['eval_l2_vs_blank']:.2f}x blank on "
+          f"{card['heldout']['images']['first']} held-out images after {card['agent_steps']:,} agent steps")
+'''),
   code(TRAIN_IF_NEEDED),
   code('''
 # Evaluate the greedy policy on held-out targets: l2 against the blank canvas and a random policy.
@@ -127,10 +135,15 @@ paint = [
 Upload a PNG or JPEG (any size, grey or colour); a trained conditional agent paints it and
 `tools/paint.py` writes the reconstruction, the stroke order, the program (JSON), the strokes as an SVG
 (quadratic Bézier paths, any resolution) and a GIF of the painting. Without an upload (or outside Colab)
-a sketch drawn here is painted.
+a sketch drawn here is painted. `AGENT` names a trained agent shipped with the package (no training:
+`spiral_tf.pretrained.list()` names them); set it to `""` to train the default experiment in `RUN_DIR`
+and paint with that. A drawing is framed as the agent's data set frames its images (MNIST: the ink in
+the middle 20/28, at MNIST's stroke width) unless `FRAME = "none"`.
 '''),
   code(PARAMS_COMMON + '''IMAGES = []                         # image files to paint; empty: upload (Colab) or a drawn sketch
 OUT_DIR = "painted"
+AGENT = "mnist"                     # a shipped trained agent; "": train one in RUN_DIR
+FRAME = "auto"                      # "auto": frame drawings as the agent's data set; "none": as drawn
 ''', ["parameters"]),
   code(SETUP),
   code(TRAIN_IF_NEEDED),
@@ -155,10 +168,12 @@ if not images:
 print(images)
 '''),
   code('''
-out = sh(f"{PYTHON} tools/paint.py {' '.join(images)} --run-dir {RUN_DIR} --out {OUT_DIR}")
+agent = f"--pretrained {AGENT}" if AGENT else f"--run-dir {RUN_DIR}"
+out = sh(f"{PYTHON} tools/paint.py {' '.join(images)} {agent} --frame {FRAME} --out {OUT_DIR}")
 painted = json.loads(out.strip().splitlines()[-1])
 for item in painted["images"]:
-    print(item["input"], "-> l2", round(item["l2"], 4), "|", item["strokes_painted"], "painting actions")
+    print(item["input"], "-> l2", round(item["l2"], 4), f"({item['l2'] / item['blank_l2']:.2f}x blank) |",
+          item["strokes_painted"], "painting actions")
 '''),
   code(SHOW + '''
 for item in painted["images"]:

@@ -60,15 +60,18 @@ class ExportedAgent(tf.Module):
   """The functions a SavedModel serves, closing over the policy's variables."""
 
   def __init__(self, policy, rules, renderer=None, episode_length: int = 0,
-               environment: Optional[Mapping] = None):
+               environment: Optional[Mapping] = None, data_name: str = ""):
     """``environment``: the environment's keyword arguments, stored as JSON in
-    the variable ``environment`` so that clients can re-paint or draw programs."""
+    the variable ``environment`` so that clients can re-paint or draw programs;
+    ``data_name``: the data set it was trained on (``data.name``), so that
+    tools/paint.py frames a drawing as that data set frames its images."""
     super().__init__(name="exported_agent")
     # Tracking the variables (not the Keras model) keeps Keras' own
     # serialisation of every layer out of the SavedModel.
     self.policy_variables = list(policy.variables)
     self.environment = tf.Variable(json.dumps(dict(environment or {}), sort_keys=True),
                                    trainable=False, name="environment")
+    self.data_name = tf.Variable(str(data_name), trainable=False, name="data_name")
     self.conditional = tf.Variable(bool(policy.conditional), trainable=False, name="conditional")
     self.noise_dim = tf.Variable(int(policy.noise_dim), trainable=False, name="noise_dim")
     specs = step_input_specs(policy)

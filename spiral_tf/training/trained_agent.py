@@ -114,4 +114,5 @@ def exported(agent: TrainedAgent):
   env = agent.make_env()
   renderer = builder.tf_renderer(agent.config, env)
   return export.ExportedAgent(agent.policy, env.action_rules, renderer, env.episode_length,
-                              environment=builder.painting_env_kwargs(agent.config))
+                              environment=builder.painting_env_kwargs(agent.config),
+                              data_name=agent.config.data.name)
