@@ -53,3 +53,16 @@ def ray_cluster():
   ray.shutdown()
   cluster.shutdown()
 
+
+@pytest.fixture(scope="session")
+def tiny_trained_run(tmp_path_factory):
+  """A run folder of a tiny conditional painting agent after 20 updates (weights not initial).
+
+  Shared by the tests of tools that read trained runs (export, trained agents).
+  """
+  from test_training import make_trainer, tiny  # pylint: disable=g-import-not-at-top
+  folder = tmp_path_factory.mktemp("run")
+  cfg = tiny({"env": {"episode_length": 3}}, max_agent_steps=20 * 16 * 3, max_minutes=0)
+  make_trainer(cfg, folder).run()
+  return str(folder)
+

@@ -12,7 +12,6 @@ from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))
-from test_training import make_trainer, tiny  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
 def run_tool(name, *args, expect=0):
@@ -24,12 +23,8 @@ def run_tool(name, *args, expect=0):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-  """A tiny conditional painting agent after a few updates (weights that are not initial)."""
-  folder = tmp_path_factory.mktemp("run")
-  cfg = tiny({"env": {"episode_length": 3}}, max_agent_steps=20 * 16 * 3, max_minutes=0)
-  make_trainer(cfg, folder).run()
-  return str(folder)
+def run_dir(tiny_trained_run):
+  return tiny_trained_run
 
 
 @pytest.fixture(scope="module")

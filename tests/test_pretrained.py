@@ -25,7 +25,7 @@ import evaluate  # noqa: E402  pylint: disable=g-import-not-at-top
 import export as export_tool  # noqa: E402  pylint: disable=g-import-not-at-top
 import make_pretrained  # noqa: E402  pylint: disable=g-import-not-at-top
 import paint  # noqa: E402  pylint: disable=g-import-not-at-top
-from test_training import make_trainer, tiny  # noqa: E402  pylint: disable=g-import-not-at-top
+from test_training import tiny  # noqa: E402  pylint: disable=g-import-not-at-top
 
 SHIPPED = pretrained.list(pretrained.PACKAGE_ROOT)
 COMMAND = "python tools/train.py --config configs/tiny.json --profile cpu --set train.max_minutes=0"
@@ -91,12 +91,8 @@ def test_shipped_agents_together_fit_the_package_and_pip_carries_every_file():
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-  """A tiny conditional painting agent after a few updates (weights that are not initial)."""
-  folder = tmp_path_factory.mktemp("run")
-  cfg = tiny({"env": {"episode_length": 3}}, max_agent_steps=20 * 16 * 3, max_minutes=0)
-  make_trainer(cfg, folder).run()
-  return str(folder)
+def run_dir(tiny_trained_run):
+  return tiny_trained_run
 
 
 @pytest.fixture(scope="module")
