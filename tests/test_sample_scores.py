@@ -289,6 +289,83 @@ def test_score_samples_reports_the_runs_own_critic_scores_of_every_set(tmp_path,
   assert report["rows"]["real digits"]["critic_score"] == pytest.approx(expected, abs=1e-4)
 
 
+def two_checkpoint_run(tmp_path, data_path, conditional, name="run"):
+  """A run folder of the tiny config with two checkpoints (1,000 and 5,000 agent steps)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from spiral_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from spiral_tf import files  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
+  cfg = config_lib.load(str(tiny_config(tmp_path, data_path, conditional)), profile=None)
+  run = tmp_path / name
+  files.write_json(str(run / "config.json"), builder.config_dict(cfg))
+  policy = builder.make_policy(cfg, builder.make_env(cfg))
+  step, frames = tf.Variable(0, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)
+  saver = tf.train.Checkpoint(policy=policy, learner_step=step, frames=frames,
+                              seconds=tf.Variable(60.0, dtype=tf.float64))
+  for updates, agent_steps in ((10, 1000), (50, 5000)):
+    step.assign(updates)
+    frames.assign(agent_steps)
+    for w in policy.trainable_variables:  # a different policy at each checkpoint
+      w.assign_add(tf.random.stateless_normal(w.shape, [updates, 0], stddev=0.3))
+    saver.save(str(run / "checkpoints" / "ckpt"))
+  return run
+
+
+@pytest.mark.slow
+def test_score_samples_scores_every_kept_checkpoint_along_the_run(tmp_path, tiny_mnist, capsys):
+  run = two_checkpoint_run(tmp_path, tiny_mnist, conditional=False)
+  reference = two_checkpoint_run(tmp_path, tiny_mnist, conditional=True, name="painter")
+  out_dir = tmp_path / "curve"
+  common = ["--run-dir", str(run), "--samples", "8", "--sampling", "greedy",
+            "--cache-dir", str(tmp_path / "cache"), "--reference-agent", str(reference)]
+  assert score_samples.main(common + ["--every-checkpoint", str(out_dir)]) == 0
+  report = last_json(capsys)
+  with open(out_dir / "curve.json") as f:
+    curve = json.load(f)
+  points = curve["points"]
+  assert [(p["learner_step"], p["agent_steps"]) for p in points] == [(10, 1000), (50, 5000)]
+  assert [os.path.basename(p["checkpoint"]) for p in points] == ["ckpt-1", "ckpt-2"]
+  assert report["checkpoints_scored"] == 2 and report["agent_steps"] == 5000
+  assert sorted(os.listdir(out_dir)) == ["curve.json", "curve.png", "samples-1000.png",
+                                         "samples-5000.png"]
+  # The reference sets are painted once: the same numbers beside every checkpoint.
+  fixed = ("random policy", "ink oracle", "real digits", "painter reconstructions")
+  for name in fixed:
+    assert points[0]["rows"][name] == points[1]["rows"][name], name
+  painter = points[0]["rows"]["painter reconstructions"]
+  assert 0 <= painter["label_kept"] <= 1 and 0 <= painter["strokes_per_image"] <= 2
+  assert painter["images"] == 8 and sum(painter["histogram"]) == 8
+  # One checkpoint named on its own scores as it did along the curve.
+  assert score_samples.main(common + ["--checkpoint", points[0]["checkpoint"]]) == 0
+  alone = last_json(capsys)
+  assert alone["agent_steps"] == 1000
+  mine, along = alone["rows"]["greedy policy"], points[0]["rows"]["greedy policy"]
+  assert mine.pop("histogram") == along.pop("histogram")
+  assert mine == pytest.approx(along)
+  assert alone["rows"]["greedy policy"] != points[1]["rows"]["greedy policy"]
+
+
+@pytest.mark.slow
+def test_score_samples_refuses_a_missing_checkpoint_and_an_unconditional_reference(
+    tmp_path, tiny_mnist, capsys):
+  from spiral_tf import cli  # pylint: disable=g-import-not-at-top
+  run = two_checkpoint_run(tmp_path, tiny_mnist, conditional=False)
+  common = ["--run-dir", str(run), "--samples", "8", "--sampling", "greedy",
+            "--cache-dir", str(tmp_path / "cache")]
+  missing = str(run / "checkpoints" / "ckpt-7")
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(score_samples.main, common + ["--checkpoint", missing])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert exit_info.value.code == cli.USER_ERROR and len(err) == 1
+  assert err[0].startswith("error: no checkpoint ") and "ckpt-7" in err[0]
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(score_samples.main, common + ["--reference-agent", str(run)])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert exit_info.value.code == cli.USER_ERROR and len(err) == 1
+  assert "unconditional" in err[0] and "conditional agent" in err[0]
+  assert not (tmp_path / "curve").exists()
+
+
 @pytest.mark.slow
 def test_smoke_bench_critic_signal_reports_spearman_and_sign_agreement(tmp_path, tiny_mnist,
                                                                        capsys):

@@ -35,7 +35,7 @@ def write_stroke_order(cfg, programs, path):
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   kwargs = builder.painting_env_kwargs(cfg)
   strokes = np.stack([painting.stroke_order(p, kwargs) for p in programs[:32]])
-  files.write_png(path, plots.image_grid([strokes[i:i + 8] for i in range(0, len(strokes), 8)]))
+  files.write_png(path, plots.sheet(strokes))
 
 
 def main(argv=None):
@@ -105,7 +105,7 @@ def main(argv=None):
     grid = plots.pairs_grid(targets, out["canvases"])
   else:
     out = evaluator.run(num_samples=args.images, greedy=not args.sample)
-    grid = plots.image_grid([out["canvases"][i:i + 8] for i in range(0, len(out["canvases"]), 8)])
+    grid = plots.sheet(out["canvases"])
   report.update(reconstruction.heldout_metrics(out, evaluator.rules, levels))
   files.write_png(os.path.join(out_dir, "reconstructions.png"), grid)
   if cfg.env.domain == "libmypaint":

@@ -1,7 +1,10 @@
 """Scores a run's MNIST samples with a small digit classifier, beside random strokes and real digits.
 
   python tools/score_samples.py --run-dir runs/mnist_unconditional-cpu \
-      [--samples 256] [--sampling greedy|sample|both] [--sheet samples.png]
+      [--samples 256] [--sampling greedy|sample|both] [--sheet samples.png] \
+      [--checkpoint RUN/checkpoints/ckpt-N | --every-checkpoint OUT_DIR] \
+      [--reference-agent mnist]
+  python tools/score_samples.py --pretrained NAME --mnist-path data/mnist
 
 Paints --samples canvases with the run's newest policy (unconditional runs:
 from fresh noise; conditional runs: reconstructions of the first held-out
@@ -32,6 +35,18 @@ paint), each also as a ratio to the random policy's. For a run with
 the critic reward, each set also gets the run's own critic's mean score
 (and its slow reward copy's, if it had one): whether the critic still calls
 the agent's canvases fake, e.g. below random strokes after a mode collapse.
+--reference-agent adds a conditional agent's greedy reconstructions of the
+real digits as a row (a shipped agent's name, e.g. mnist, or a run folder):
+how close a trained painter of this brush gets when it sees its digit, the
+mark an unconditional agent's samples are held to.
+
+--checkpoint scores one checkpoint of the run instead of its newest;
+--every-checkpoint OUT_DIR scores every checkpoint the run kept, oldest
+first (train with train.keep_checkpoint_every_minutes to keep them along
+the run) and writes OUT_DIR/curve.json (each checkpoint's agent steps and
+rows), OUT_DIR/curve.png (the Fréchet distances against agent steps, beside
+the reference sets') and OUT_DIR/samples-<agent steps>.png (the first 64
+canvases of each). The reference sets are painted once.
 The last line is a JSON object.
 """
 import argparse
@@ -42,11 +57,9 @@ import numpy as np
 
 import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from spiral_tf import cli
-from spiral_tf import config as config_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLING = {"greedy": (("greedy policy", True),), "sample": (("sampling policy", False),),
-            "both": (("greedy policy", True), ("sampling policy", False))}
+SAMPLING_CHOICES = ("both", "greedy", "sample")
 
 
 def format_row(name: str, row: dict) -> str:
@@ -58,13 +71,91 @@ def format_row(name: str, row: dict) -> str:
           f"{strokes}  {' '.join(str(c) for c in row['histogram'])}")
 
 
+def print_table(rows: dict) -> None:
+  print(f"{'':18s} {'images':>6s} {'top-prob':>8s} {'classes':>7s} {'entropy':>8s} "
+        f"{'frechet':>9s} {'painted':>8s} {'label-kept':>10s} {'strokes':>8s}  histogram 0..9")
+  for name, r in rows.items():
+    print(format_row(name, r))
+
+
+def write_sheet(path: str, canvases: np.ndarray) -> None:
+  from spiral_tf import files  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
+  canvases = canvases[:64]
+  files.write_png(path, plots.sheet(canvases))
+
+
+def reference_agent(name: str):
+  """A shipped agent's name or a run folder, as a TrainedAgent."""
+  from spiral_tf import pretrained  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
+  if os.path.isdir(name):
+    return trained_agent.load(name)
+  return pretrained.load(name)
+
+
+def score_one(scorer, agent, args):
+  """Scores one checkpoint; prints its table; returns (its report, its first policy's canvases)."""
+  from spiral_tf.eval import digit_scoring  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
+  critics = trained_agent.critic_scores(agent)
+  rows, canvases_of = scorer.score(agent, args.sampling, critics)
+  kind = ("reconstructions of the first held-out test digits" if scorer.conditional
+          else "unconditional samples, each from fresh noise")
+  steps = "" if agent.agent_steps is None else f", {agent.agent_steps} agent steps"
+  print(f"run {args.run_dir}: {os.path.basename(agent.checkpoint)}, learner step "
+        f"{agent.learner_step}{steps}; {kind}")
+  print_table(rows)
+  for critic_name in critics:
+    key = critic_name.replace(" ", "_") + "_score"
+    print(f"{critic_name} (mean score; higher = more real): " + ", ".join(
+        f"{name} {r[key]:.3f}" for name, r in rows.items()))
+  vs_random, painted_vs_random = digit_scoring.ratios_to_random(rows, args.sampling)
+  for name in vs_random:
+    print(f"{name}: Fréchet distance {vs_random[name]:.2f}x the random policy's to real "
+          f"digits, {painted_vs_random[name]:.2f}x to the ink oracle's tracings")
+  first = digit_scoring.SAMPLING[args.sampling][0][0]
+  return dict(checkpoint=agent.checkpoint, learner_step=agent.learner_step,
+              agent_steps=agent.agent_steps, rows=rows, frechet_vs_random=vs_random,
+              frechet_painted_vs_random=painted_vs_random), canvases_of[first]
+
+
+def curve_figure(points: list, sampling: str, reference_rows: dict):
+  """Fréchet distances (to real digits, to the oracle's tracings) against agent steps."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import digit_scoring  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+  steps = [p["agent_steps"] or 0 for p in points]
+  panels = (("frechet_painted", "Fréchet to the oracle's tracings"),
+            ("frechet", "Fréchet to real digits"), ("classes", "classes among the samples"))
+  styles = iter(["--", ":", "-.", (0, (5, 1))] * 2)
+  policies = [name for name, _ in digit_scoring.SAMPLING[sampling]]
+  lines = {name: next(styles) for name in reference_rows
+           if name not in policies and name != "real digits"}  # real digits: far off the scale
+  for ax, (key, title) in zip(axes, panels):
+    for name in policies:
+      ax.plot(steps, [p["rows"][name][key] for p in points], "o-", label=name)
+    for name, style in lines.items():
+      ax.axhline(reference_rows[name][key], linestyle=style, color="gray", label=name)
+    ax.set_xlabel("agent steps")
+    ax.set_title(title)
+  axes[0].legend(fontsize=7)
+  fig.tight_layout()
+  return fig
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   cli.add_debug_flag(parser)
-  parser.add_argument("--run-dir", required=True)
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument("--run-dir", help="a run folder of tools/train.py")
+  source.add_argument("--pretrained", metavar="NAME",
+                      help="a trained agent shipped with the package (spiral_tf.pretrained.list())")
   parser.add_argument("--samples", type=cli.positive_int, default=256,
                       help="canvases per policy (conditional runs: at most half the test split)")
-  parser.add_argument("--sampling", choices=sorted(SAMPLING), default="both",
+  parser.add_argument("--sampling", choices=SAMPLING_CHOICES, default="both",
                       help="greedy actions, sampled actions, or both")
   parser.add_argument("--mnist-path", default=None,
                       help="MNIST IDX folder (default: the run's data.path when it is MNIST)")
@@ -73,109 +164,73 @@ def main(argv=None):
   parser.add_argument("--sheet", default=None, help="write the first 64 canvases as a PNG here")
   parser.add_argument("--seed", type=int, default=0,
                       help="seed of the noise, the sampled actions and the random policy's strokes")
+  parser.add_argument("--reference-agent", default=None,
+                      help="a conditional agent (shipped name or run folder) whose "
+                      "reconstructions of the real digits are scored as a row")
+  which = parser.add_mutually_exclusive_group()
+  which.add_argument("--checkpoint", default=None,
+                     help="score this checkpoint (RUN/checkpoints/ckpt-N) instead of the newest")
+  which.add_argument("--every-checkpoint", default=None, metavar="OUT_DIR",
+                     help="score every checkpoint the run kept; curve and sheets into OUT_DIR")
   args = parser.parse_args(argv)
+  if args.pretrained:
+    from spiral_tf import pretrained  # pylint: disable=g-import-not-at-top
+    args.run_dir = pretrained.folder(args.pretrained)  # an unknown name lists the names
   from spiral_tf import files  # pylint: disable=g-import-not-at-top
-  from spiral_tf.eval import critic_signal  # pylint: disable=g-import-not-at-top
-  from spiral_tf.eval import digit_data  # pylint: disable=g-import-not-at-top
-  from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
-  from spiral_tf.eval import reconstruction  # pylint: disable=g-import-not-at-top
-  from spiral_tf.eval import sample_scores  # pylint: disable=g-import-not-at-top
-  from spiral_tf.eval import scripted_programs  # pylint: disable=g-import-not-at-top
+  from spiral_tf.eval import digit_scoring  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import checkpointing  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
 
   try:
-    agent = trained_agent.load(args.run_dir)
-  except checkpointing.CheckpointError as e:  # no checkpoint yet: the user's to fix
+    if args.every_checkpoint:
+      paths = trained_agent.checkpoints(args.run_dir)
+      if not paths:
+        raise checkpointing.CheckpointError(
+            f"no checkpoint in {os.path.join(args.run_dir, 'checkpoints')}: train first")
+    else:
+      paths = [args.checkpoint]
+    agent = trained_agent.load(args.run_dir, checkpoint=paths[0])
+  except checkpointing.CheckpointError as e:  # no checkpoint yet, or a wrong name: the user's
     raise cli.UserError(str(e)) from e
   cfg = agent.config
   mnist_path = args.mnist_path or (cfg.data.path if cfg.data.name == "mnist" else None)
+  if mnist_path is None and cfg.data.name == "mnist":  # a shipped agent names no path
+    raise cli.UserError(f"{args.run_dir} does not say where MNIST is: pass --mnist-path, the "
+                        "folder of the MNIST IDX files (docs/data.md)")
   if mnist_path is None:
     raise cli.UserError(f"run {args.run_dir} was trained on {cfg.data.name!r}, not MNIST: "
                         "pass --mnist-path with the MNIST IDX folder to score it anyway")
-  test_images, test_labels = digit_data.labelled_digits(cfg, mnist_path, "test")
-  half = len(test_images) // 2
-  if half < 2:
-    raise cli.UserError(f"MNIST at {mnist_path!r} has {len(test_images)} test digits; need 4")
-  classifier = digit_data.classifier(cfg, mnist_path, args.cache_dir)
-  reference = classifier.predict(test_images[half:]).features
-  conditional = cfg.train.conditional
-  n_real = min(args.samples, half)
-  real, real_labels = test_images[:n_real], test_labels[:n_real]
-  if conditional and args.samples > half:
-    print(f"note: a conditional run reconstructs at most {half} held-out digits; "
-          f"scoring {n_real}")
-  n = n_real if conditional else args.samples
-  targets, labels = (real, real_labels) if conditional else (None, None)
-
-  # The painted domain: the oracle's tracings of the reference digits.
-  painted = classifier.predict(scripted_programs.oracle_canvases(
-      agent.make_env, test_images[half:], args.seed)).features
-
-  def row(canvases, programs=None, row_labels=labels):
-    out = classifier.predict(canvases)
-    r = sample_scores.score_row(out.probabilities, out.features, reference, row_labels)
-    r["frechet_painted"] = sample_scores.frechet_distance(out.features, painted)
-    if programs is not None:
-      r["strokes_per_image"] = float(np.mean(rules.strokes_per_program(programs)))
-    return r
-
-  rows, sheets = {}, []
-  evaluator = reconstruction.Evaluator(agent.make_env, agent.policy, min(32, n), seed=args.seed)
-  rules = evaluator.rules
-  for name, greedy in SAMPLING[args.sampling]:
-    out = evaluator.run(targets, greedy=greedy) if conditional else evaluator.run(
-        num_samples=n, greedy=greedy)
-    rows[name] = row(out["canvases"], out["programs"])
-    sheets.append(out["canvases"])
-  random_canvases = scripted_programs.random_canvases(agent.make_env, n, args.seed, targets)
-  rows["random policy"] = row(random_canvases)
-  # A tracer that sees each real digit: what this action space and episode
-  # length can paint at best-effort (scored against the real digits' labels).
-  oracle_canvases = scripted_programs.oracle_canvases(agent.make_env, real, args.seed)
-  rows["ink oracle"] = row(oracle_canvases, row_labels=real_labels)
-  rows["real digits"] = row(real, row_labels=real_labels if conditional else None)
-  canvases_of = dict(zip([name for name, _ in SAMPLING[args.sampling]], sheets),
-                     **{"random policy": random_canvases, "ink oracle": oracle_canvases,
-                        "real digits": real})
-  critics = {critic_name.replace(" ", "_") + "_score": (critic_name, score)
-             for critic_name, score in trained_agent.critic_scores(agent).items()}
-  for key, (_, score) in critics.items():  # how the run's own critic ranks each set
-    for name, canvases in canvases_of.items():
-      rows[name][key] = float(np.mean(critic_signal.scores_of(
-          score, np.asarray(canvases, np.float32),
-          None if targets is None else np.asarray(targets, np.float32))))
-
-  kind = ("reconstructions of the first held-out test digits" if conditional
-          else "unconditional samples, each from fresh noise")
-  print(f"run {args.run_dir}: {os.path.basename(agent.checkpoint)}, learner step "
-        f"{agent.learner_step}; {kind}")
-  print(f"classifier: held-out accuracy {classifier.test_accuracy:.3f}; Fréchet distance to "
-        f"{len(test_images) - half} held-out real digits")
-  print(f"{'':18s} {'images':>6s} {'top-prob':>8s} {'classes':>7s} {'entropy':>8s} "
-        f"{'frechet':>9s} {'painted':>8s} {'label-kept':>10s} {'strokes':>8s}  histogram 0..9")
-  for name, r in rows.items():
-    print(format_row(name, r))
-  for key, (critic_name, _) in critics.items():
-    print(f"{critic_name} (mean score; higher = more real): " + ", ".join(
-        f"{name} {r[key]:.3f}" for name, r in rows.items()))
-  vs_random, painted_vs_random = {}, {}
-  for name, _ in SAMPLING[args.sampling]:
-    vs_random[name] = rows[name]["frechet"] / rows["random policy"]["frechet"]
-    painted_vs_random[name] = (rows[name]["frechet_painted"]
-                               / rows["random policy"]["frechet_painted"])
-    print(f"{name}: Fréchet distance {vs_random[name]:.2f}x the random policy's to real "
-          f"digits, {painted_vs_random[name]:.2f}x to the ink oracle's tracings")
-  if args.sheet:
-    canvases = sheets[0][:64]
-    files.write_png(args.sheet, plots.image_grid([canvases[i:i + 8]
-                                                  for i in range(0, len(canvases), 8)]))
-  report = dict(run_dir=args.run_dir, checkpoint=agent.checkpoint,
-                learner_step=agent.learner_step, conditional=conditional, samples=n,
-                sampling=args.sampling, canvas_size=int(test_images.shape[1]),
-                classifier_test_accuracy=classifier.test_accuracy,
-                reference_digits=len(test_images) - half, rows=rows,
-                frechet_vs_random=vs_random, frechet_painted_vs_random=painted_vs_random)
+  scorer = digit_scoring.DigitScorer(agent, mnist_path, args.cache_dir, args.samples,
+                                     seed=args.seed)
+  if args.reference_agent:
+    scorer.add_reconstructions(f"{os.path.basename(args.reference_agent.rstrip('/'))} "
+                               "reconstructions", reference_agent(args.reference_agent))
+  print(f"classifier: held-out accuracy {scorer.classifier.test_accuracy:.3f}; Fréchet distance "
+        f"to {scorer.reference_digits} held-out real digits")
+  points = []
+  for i, path in enumerate(paths):
+    if i:
+      agent = trained_agent.load(args.run_dir, checkpoint=path)
+    point, canvases = score_one(scorer, agent, args)
+    points.append(point)
+    if args.every_checkpoint:
+      os.makedirs(args.every_checkpoint, exist_ok=True)
+      write_sheet(os.path.join(args.every_checkpoint,
+                               f"samples-{agent.agent_steps or agent.learner_step}.png"), canvases)
+    elif args.sheet:
+      write_sheet(args.sheet, canvases)
+  report = dict(run_dir=args.run_dir, conditional=scorer.conditional, samples=scorer.samples,
+                sampling=args.sampling, canvas_size=scorer.canvas_size,
+                classifier_test_accuracy=scorer.classifier.test_accuracy,
+                reference_digits=scorer.reference_digits, **points[-1])
+  if args.every_checkpoint:
+    curve = dict(report, points=points)
+    files.write_json(os.path.join(args.every_checkpoint, "curve.json"), curve)
+    files.write_figure(os.path.join(args.every_checkpoint, "curve.png"),
+                       curve_figure(points, args.sampling, points[-1]["rows"]))
+    print(f"{len(points)} checkpoints scored; curve.json, curve.png and samples-*.png in "
+          f"{args.every_checkpoint}")
+    report["checkpoints_scored"] = len(points)
   print(json.dumps(report))
   return 0
 

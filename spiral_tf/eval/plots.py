@@ -25,6 +25,11 @@ def image_grid(rows: Sequence[np.ndarray], pad: int = 2, scale: int = 2) -> np.n
   return out
 
 
+def sheet(images: np.ndarray, per_row: int = 8) -> np.ndarray:
+  """Images [N, H, W, C] in rows of ``per_row`` (a sample sheet)."""
+  return image_grid([images[i:i + per_row] for i in range(0, len(images), per_row)])
+
+
 def pairs_grid(targets: np.ndarray, canvases: np.ndarray, per_row: int = 8) -> np.ndarray:
   """Targets above their reconstructions, ``per_row`` pairs a row."""
   rows = []

@@ -10,7 +10,7 @@ may still be training. A config.json written by an earlier version loads
 too (``config.load_saved`` translates renamed keys).
 """
 import os
-from typing import Callable, NamedTuple
+from typing import Callable, List, NamedTuple, Optional
 
 import tensorflow as tf
 
@@ -27,6 +27,7 @@ class TrainedAgent(NamedTuple):
   make_env: Callable   # (targets=None) -> environment
   checkpoint: str      # the checkpoint restored
   learner_step: int
+  agent_steps: Optional[int] = None  # None: a policy-only checkpoint (a shipped agent)
 
 
 def load_config(run_dir: str) -> config_lib.Config:
@@ -79,14 +80,59 @@ def init_policy_from(policy: policy_lib.PolicyNetwork, source_run: str,
   return path
 
 
-def load(run_dir: str, log: Callable[[str], None] = print) -> TrainedAgent:
-  """The trained agent of a run folder: its config and its newest restorable policy."""
+def checkpoints(run_dir: str) -> List[str]:
+  """The checkpoints a run folder kept, oldest first (the paths ``load(checkpoint=)`` takes)."""
+  return list(reversed(checkpointing.checkpoint_paths(os.path.join(run_dir, "checkpoints"))))
+
+
+def _restore_one(path: str, **objects) -> None:
+  """Restores ``objects`` from the checkpoint ``path``; CheckpointError naming it if it cannot."""
+  try:
+    status = tf.train.Checkpoint(**objects).restore(path)
+    status.expect_partial()
+    status.assert_existing_objects_matched()
+  except (tf.errors.OpError, ValueError, AssertionError) as e:
+    raise checkpointing.CheckpointError(
+        f"checkpoint {path} could not be restored ({type(e).__name__}: "
+        f"{str(e).splitlines()[0][:200]}): name one of its run's checkpoints/ckpt-N "
+        "(the prefix, without .index)", [str(e)]) from e
+
+
+def saved_counters(path: str) -> dict:
+  """{'frames', 'seconds', 'learner_step'}: a run's counters in checkpoint ``path`` (None if absent).
+
+  A policy saved alone (a shipped agent) has no 'frames' or 'seconds'.
+  """
+  saved = {name for name, _ in tf.train.list_variables(path)}
+  values = {}
+  for key in ("frames", "seconds", "learner_step"):
+    name = f"{key}/.ATTRIBUTES/VARIABLE_VALUE"  # a tf.Variable tracked as Checkpoint(key=...)
+    values[key] = tf.train.load_variable(path, name).item() if name in saved else None
+  return values
+
+
+def load(run_dir: str, log: Callable[[str], None] = print,
+         checkpoint: Optional[str] = None) -> TrainedAgent:
+  """The trained agent of a run folder: its config and its newest restorable policy.
+
+  ``checkpoint``: restore that checkpoint (a prefix ``.../ckpt-N``, e.g. one
+  of ``checkpoints(run_dir)``) instead of the newest.
+  """
   cfg = load_config(run_dir)
   env = builder.make_env(cfg)
   policy = builder.make_policy(cfg, env)
   step = tf.Variable(0, dtype=tf.int64, name="learner_step")
-  path = restore_policy(policy, run_dir, log, learner_step=step)
-  return TrainedAgent(cfg, policy, builder.env_factory(cfg), path, int(step.numpy()))
+  if checkpoint is None:
+    path = restore_policy(policy, run_dir, log, learner_step=step)
+  else:
+    if not os.path.isfile(checkpoint + ".index"):
+      raise checkpointing.CheckpointError(
+          f"no checkpoint {checkpoint} ({checkpoint}.index not found): name one of "
+          f"{os.path.join(run_dir, 'checkpoints')}/ckpt-N, without .index")
+    _restore_one(checkpoint, policy=policy, learner_step=step)
+    path = checkpoint
+  return TrainedAgent(cfg, policy, builder.env_factory(cfg), path, int(step.numpy()),
+                      saved_counters(path)["frames"])
 
 
 def critic_scores(agent: TrainedAgent) -> dict:
