@@ -25,6 +25,9 @@ import evaluate  # noqa: E402  pylint: disable=g-import-not-at-top
 import export as export_tool  # noqa: E402  pylint: disable=g-import-not-at-top
 import make_pretrained  # noqa: E402  pylint: disable=g-import-not-at-top
 import paint  # noqa: E402  pylint: disable=g-import-not-at-top
+import score_samples  # noqa: E402  pylint: disable=g-import-not-at-top
+from test_sample_scores import tiny_mnist  # noqa: E402,F401  (a fixture)  pylint: disable=g-import-not-at-top
+from test_sample_scores import two_checkpoint_run  # noqa: E402  pylint: disable=g-import-not-at-top
 from test_training import tiny  # noqa: E402  pylint: disable=g-import-not-at-top
 
 SHIPPED = pretrained.list(pretrained.PACKAGE_ROOT)
@@ -40,6 +43,16 @@ def remeasure(name, entry, data_path, out, capsys):
     argv += ["--data-path", data_path]
   capsys.readouterr()
   assert evaluate.main(argv) == 0
+  return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def rescore(name, entry, mnist_path, cache_dir, capsys):
+  """tools/score_samples.py --pretrained on an unconditional card entry's samples: its report."""
+  samples = entry["samples"]
+  capsys.readouterr()
+  assert score_samples.main(["--pretrained", name, "--mnist-path", mnist_path, "--samples",
+                             str(samples["count"]), "--seed", str(samples["seed"]),
+                             "--cache-dir", str(cache_dir)]) == 0
   return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
@@ -65,6 +78,13 @@ def test_shipped_agent_paints_its_check_images_as_its_card_says(name, shared_dat
   monkeypatch.delenv(pretrained.ENV_VAR, raising=False)
   card = pretrained.card(name)
   check = card["check"]
+  if card.get("kind") == "unconditional":  # its samples' scores (tools/score_samples.py)
+    report = rescore(name, check, os.path.join(shared_data, "mnist"), tmp_path / "cache", capsys)
+    for policy in ("greedy policy", "sampling policy"):
+      card_value = check[policy.replace(" ", "_")]["frechet_painted_vs_random"]
+      assert abs(report["frechet_painted_vs_random"][policy] - card_value) <= 0.05, policy
+    assert model_card.folder_bytes(pretrained.folder(name)) <= model_card.MAX_AGENT_BYTES
+    return
   data = check["images"]["data"]
   data_path = None if data == "synthetic" else os.path.join(shared_data, data)
   report = remeasure(name, check, data_path, tmp_path / "eval", capsys)
@@ -184,6 +204,58 @@ def test_make_pretrained_cards_the_run_and_numbers_evaluate_measures_again(
     for number in model_card.NUMBERS:
       assert again[number] == pytest.approx(card[key][number], rel=1e-6), (key, number)
   assert snapshot(os.path.join(root, "tiny")) == before
+
+
+@pytest.mark.slow
+def test_make_pretrained_cards_an_unconditional_mnist_agent_by_its_samples_scores(
+    tiny_mnist, tmp_path, capsys, monkeypatch):
+  run = two_checkpoint_run(tmp_path, tiny_mnist, conditional=False)
+  root, cache = tmp_path / "agents", tmp_path / "cache"
+  monkeypatch.setattr(model_card, "CHECK_IMAGES", 6)
+  assert make_pretrained.main(["--run-dir", str(run), "--name", "drawer", "--images", "10",
+                               "--command", COMMAND, "--out", str(root),
+                               "--data-path", tiny_mnist, "--cache-dir", str(cache)]) == 0
+  capsys.readouterr()
+  card = pretrained.card("drawer", str(root))
+  assert card["kind"] == "unconditional" and card["line_drawings"] is None
+  assert card["agent_steps"] == 5000 and card["learner_updates"] == 50
+  assert "from noise" in card["description"]
+  assert sorted(os.listdir(root / "drawer")) == ["README.md", "card.json", "checkpoints",
+                                                 "config.json", "heldout.png"]
+  for key, count in (("heldout", 10), ("check", 6)):
+    entry = card[key]
+    assert entry["samples"]["count"] == count and entry["samples"]["seed"] == 0
+    assert entry["random_policy"]["frechet_painted_vs_random"] == 1.0
+    # tools/score_samples.py --pretrained finds the card's numbers again.
+    monkeypatch.setenv(pretrained.ENV_VAR, str(root))
+    report = rescore("drawer", entry, tiny_mnist, cache, capsys)
+    for policy in ("greedy policy", "sampling policy", "random policy"):
+      mine = entry[policy.replace(" ", "_")]
+      for number in ("frechet", "frechet_painted", "classes", "mean_top_probability"):
+        assert mine[number] == pytest.approx(report["rows"][policy][number], rel=1e-6), number
+    assert mine["strokes_per_image"] is None  # the random policy's strokes are not counted
+  readme = (root / "drawer" / "README.md").read_text()
+  assert "## Samples, scored" in readme and "score_samples.py --pretrained drawer" in readme
+  assert "tools/paint.py IMAGE" not in readme
+  sheet = Image.open(root / "drawer" / "heldout.png")
+  assert sheet.size[0] > 16 * 6  # six samples side by side, scaled
+
+
+@pytest.mark.slow
+def test_make_pretrained_refuses_an_unconditional_agent_of_another_data_set(tmp_path, capsys):
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "config.json").write_text(json.dumps({"data": {"name": "omniglot"},
+                                               "train": {"conditional": False},
+                                               "reward": {"kind": "critic"}}))
+  (run / "checkpoints").mkdir()
+  (run / "checkpoints" / "ckpt-1.index").write_bytes(b"")
+  code, err = tool_error(make_pretrained.main, ["--run-dir", str(run), "--name", "x",
+                                                "--command", COMMAND, "--out",
+                                                str(tmp_path / "agents")], capsys)
+  assert code == cli.USER_ERROR and len(err.strip().splitlines()) == 1
+  assert "unconditional agent on 'omniglot'" in err and "only unconditional MNIST" in err
+  assert not (tmp_path / "agents").exists()
 
 
 @pytest.mark.subprocess

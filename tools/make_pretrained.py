@@ -10,13 +10,15 @@ policy alone as one checkpoint with a relative index, the config without
 the trainer's paths, heldout.png, card.json and its README.md. The held-out
 numbers are tools/evaluate.py's, measured on the packaged folder itself: the
 first --images test images, and the first 64 of them (the card's ``check``,
-which the tests measure again). Agent steps, learner updates and training
+which the tests measure again). An unconditional MNIST agent's are
+tools/score_samples.py's scores of --images samples from fresh noise, and of
+64 (its ``check``), with heldout.png the check's sampling-policy samples. Agent steps, learner updates and training
 minutes are the checkpoint's counters (else metrics.json's last point); the
 licence is docs/data.md's for the data set unless --data-licence gives one.
 Everything is written into a temporary folder beside NAME/ and renamed into
 place at the end. Refused with one line: a NAME that is not a lowercase
 identifier, an existing NAME/ without --replace, a run with no checkpoint,
-an unconditional run, and a folder over 5 MB (or agents over 20 MB
+an unconditional run of another data set than MNIST, and a folder over 5 MB (or agents over 20 MB
 together). The last line is JSON: name, folder, bytes, heldout, check.
 """
 import argparse
@@ -35,6 +37,7 @@ import spiral_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from spiral_tf import cli
 from spiral_tf import files
 from spiral_tf import pretrained
+from spiral_tf.eval import plots
 from spiral_tf.pretrained import model_card
 
 import evaluate  # tools/evaluate.py: a card's numbers are the ones a user measures
@@ -43,6 +46,7 @@ import paint  # tools/paint.py: drawings are painted as a user paints them
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MB = 2 ** 20
+SAMPLE_SEED = 0  # of an unconditional agent's noise, sampled actions and random strokes
 
 
 def training_flags(command: str) -> dict:
@@ -97,12 +101,8 @@ def run_counters(checkpoint: str, run_dir: str) -> dict:
 
   A checkpoint without them (a policy saved alone) takes metrics.json's last point.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  saved = {name for name, _ in tf.train.list_variables(checkpoint)}
-  values = {}
-  for key in ("frames", "seconds", "learner_step"):
-    name = f"{key}/.ATTRIBUTES/VARIABLE_VALUE"  # a tf.Variable tracked as Checkpoint(key=...)
-    values[key] = tf.train.load_variable(checkpoint, name) if name in saved else None
+  from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
+  values = trained_agent.saved_counters(checkpoint)
   if None not in values.values():
     return {"agent_steps": int(values["frames"]), "learner_updates": int(values["learner_step"]),
             "training_minutes": round(float(values["seconds"]) / 60.0, 4)}
@@ -148,6 +148,35 @@ def measure(folder: str, data_path: Optional[str], images: int, out: str, cfg) -
   entry["images"] = {"data": cfg.data.name, "split": report["split"], "first": report["images"],
                      "seed": cfg.data.options.get("seed")}
   entry["renderer"] = report["renderer"]
+  return entry
+
+
+def measure_samples(folder: str, data_path: Optional[str], samples: int, cache_dir: str,
+                    sheet: Optional[str] = None) -> dict:
+  """tools/score_samples.py's numbers of the packaged (unconditional) agent, as a card's entry.
+
+  ``samples`` canvases from noise seeded SAMPLE_SEED, greedy and sampled, and
+  the random policy's; ``sheet``: where the sampling policy's first 64 go.
+  """
+  from spiral_tf.eval import digit_scoring  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import trained_agent  # pylint: disable=g-import-not-at-top
+  if not data_path:
+    raise cli.UserError("an unconditional agent's samples are scored against MNIST's test "
+                        "digits: give --data-path, the folder of the MNIST IDX files")
+  agent = trained_agent.load(folder)
+  with contextlib.redirect_stdout(io.StringIO()):  # the classifier's first training
+    scorer = digit_scoring.DigitScorer(agent, data_path, cache_dir, samples, seed=SAMPLE_SEED)
+  rows, canvases = scorer.score(agent, "both")
+  vs_random, painted_vs_random = digit_scoring.ratios_to_random(rows, "both")
+  entry = {"samples": {"data": agent.config.data.name, "split": "test", "count": scorer.samples,
+                       "seed": SAMPLE_SEED, "reference_digits": scorer.reference_digits,
+                       "classifier_test_accuracy": scorer.classifier.test_accuracy}}
+  for name in ("greedy policy", "sampling policy", "random policy"):
+    row = dict(rows[name], frechet_vs_random=vs_random.get(name, 1.0),
+               frechet_painted_vs_random=painted_vs_random.get(name, 1.0))
+    entry[name.replace(" ", "_")] = {k: row.get(k) for k in model_card.SAMPLE_NUMBERS}
+  if sheet:
+    files.write_png(sheet, plots.sheet(canvases["sampling policy"][:64]))
   return entry
 
 
@@ -222,21 +251,33 @@ def package(agent, args, work: str, cfg_file: dict, licence: str, data_path: Opt
   check_size(work, args.out, args.name)  # before the minutes of evaluation
   scratch = tempfile.mkdtemp(prefix="make_pretrained_")
   try:
-    print(f"measuring the first {args.images} held-out images with tools/evaluate.py", flush=True)
-    heldout = measure(work, data_path, args.images, os.path.join(scratch, "heldout"), cfg)
-    check = measure(work, data_path, min(model_card.CHECK_IMAGES, args.images),
-                    os.path.join(scratch, "check"), cfg)
-    shutil.copyfile(os.path.join(scratch, "check", "reconstructions.png"),
-                    os.path.join(work, "heldout.png"))
-    line_drawings = measure_drawings(work, scratch) if cfg.env.domain == "libmypaint" else None
+    if cfg.train.conditional:
+      print(f"measuring the first {args.images} held-out images with tools/evaluate.py",
+            flush=True)
+      heldout = measure(work, data_path, args.images, os.path.join(scratch, "heldout"), cfg)
+      check = measure(work, data_path, min(model_card.CHECK_IMAGES, args.images),
+                      os.path.join(scratch, "check"), cfg)
+      shutil.copyfile(os.path.join(scratch, "check", "reconstructions.png"),
+                      os.path.join(work, "heldout.png"))
+    else:
+      print(f"scoring {args.images} samples with tools/score_samples.py's classifier", flush=True)
+      heldout = measure_samples(work, data_path, args.images, args.cache_dir)
+      check = measure_samples(work, data_path, min(model_card.CHECK_IMAGES, args.images),
+                              args.cache_dir, sheet=os.path.join(work, "heldout.png"))
+    line_drawings = (measure_drawings(work, scratch)
+                     if cfg.env.domain == "libmypaint" and cfg.train.conditional else None)
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
+  kind = "conditional" if cfg.train.conditional else "unconditional"
   card = {
       "name": args.name,
+      "kind": kind,
       "description": args.description or (
-          f"a conditional {cfg.env.domain} agent that paints {cfg.data.name} images in "
-          f"{cfg.env.episode_length} steps on a {cfg.env.canvas_size}x{cfg.env.canvas_size} "
-          f"canvas ({cfg.reward.kind} reward)"),
+          (f"a conditional {cfg.env.domain} agent that paints {cfg.data.name} images"
+           if cfg.train.conditional else
+           f"an unconditional {cfg.env.domain} agent that draws {cfg.data.name} images from noise")
+          + f" in {cfg.env.episode_length} steps on a {cfg.env.canvas_size}x"
+          f"{cfg.env.canvas_size} canvas ({cfg.reward.kind} reward)"),
       "data": {"name": cfg.data.name, "licence": licence},
       "config": {"name": cfg.name, **cfg_file},
       "command": args.command,
@@ -263,7 +304,11 @@ def main(argv=None):
                       help="the data set's files, for the held-out images (default: the run's "
                            "data.path)")
   parser.add_argument("--images", type=cli.positive_int, default=256,
-                      help="held-out test images the card's numbers are measured on")
+                      help="held-out test images the card's numbers are measured on "
+                      "(unconditional agents: samples scored)")
+  parser.add_argument("--cache-dir", default=os.path.join(REPO, ".cache"),
+                      help="where the digit classifier that scores an unconditional agent's "
+                      "samples is kept between calls")
   parser.add_argument("--command", required=True, help="the command that trained the run")
   parser.add_argument("--machine", default=None, help="what trained it (default: this machine)")
   parser.add_argument("--description", default=None, help="one line: what the agent does")
@@ -289,9 +334,10 @@ def main(argv=None):
   if not checkpointing.checkpoint_paths(os.path.join(args.run_dir, "checkpoints")):
     raise cli.UserError(f"{args.run_dir} holds no checkpoint: train it first (tools/train.py "
                         f"--run-dir {args.run_dir})")
-  if not cfg.train.conditional:
-    raise cli.UserError(f"{args.run_dir} trained an unconditional agent: a card's numbers are "
-                        "held-out reconstructions, so only conditional agents are packaged")
+  if not cfg.train.conditional and cfg.data.name != "mnist":
+    raise cli.UserError(f"{args.run_dir} trained an unconditional agent on {cfg.data.name!r}: "
+                        "an unconditional agent's card scores its samples with a digit "
+                        "classifier, so only unconditional MNIST agents are packaged")
   licence = args.data_licence or data_licence(cfg.data.name)
   if not licence:
     raise cli.UserError(f"docs/data.md names no licence for data set {cfg.data.name!r}; give "
@@ -312,8 +358,15 @@ def main(argv=None):
   except BaseException:
     shutil.rmtree(work, ignore_errors=True)
     raise
-  print(f"{final}: {size / MB:.2f} MB, eval_l2_vs_blank {card['heldout']['eval_l2_vs_blank']:.3f} "
-        f"on {card['heldout']['images']['first']} held-out images")
+  if cfg.train.conditional:
+    print(f"{final}: {size / MB:.2f} MB, eval_l2_vs_blank "
+          f"{card['heldout']['eval_l2_vs_blank']:.3f} on {card['heldout']['images']['first']} "
+          "held-out images")
+  else:
+    print(f"{final}: {size / MB:.2f} MB, samples at "
+          f"{card['heldout']['sampling_policy']['frechet_painted_vs_random']:.3f}x (sampling) and "
+          f"{card['heldout']['greedy_policy']['frechet_painted_vs_random']:.3f}x (greedy) the "
+          "random policy's distance to the painted domain")
   print(json.dumps({"name": args.name, "folder": final, "bytes": size,
                     "heldout": card["heldout"], "check": card["check"]}))
   return 0

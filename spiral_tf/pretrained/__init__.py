@@ -11,7 +11,8 @@ Each agent is a folder ``spiral_tf/pretrained/<name>/`` (package data) that
                 folder, so it works wherever pip puts it
   card.json     what the agent is and how it was measured (``model_card.py``)
   README.md     card.json for people (``model_card.render``)
-  heldout.png   the card's check images above their reconstructions
+  heldout.png   the card's check images above their reconstructions (an
+                unconditional agent: its check samples)
 
 ``tools/make_pretrained.py`` writes such a folder from a trained run.
 Loading one writes nothing into it. Importing this module does not import

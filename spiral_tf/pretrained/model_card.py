@@ -3,6 +3,7 @@
 ``card.json`` (written by tools/make_pretrained.py) holds:
 
   name, description
+  kind              'conditional' (paints a given image) or 'unconditional' (draws from noise)
   data              {name, licence}: the data set it was trained on
   config            {name, file, profile}: the config and profile it was trained with
   command           the training command
@@ -16,6 +17,11 @@
                     or files in a fixed order)
   check             the same on the first ``CHECK_IMAGES`` of them; the tests
                     measure these again
+                    (unconditional MNIST agents, ``kind`` 'unconditional': both hold
+                    tools/score_samples.py's numbers (``SAMPLE_NUMBERS``) of the
+                    greedy policy, the sampling policy and the random policy,
+                    each on ``samples.count`` canvases from noise seeded
+                    ``samples.seed``, against the digits ``samples`` names)
   line_drawings     painting agents: tools/paint.py on the line drawings of
                     tools/make_line_drawings.py (DRAWING_SIZE px, DRAWING_WIDTHS),
                     which no agent trained on, with --frame auto and none:
@@ -35,6 +41,10 @@ MAX_TOTAL_BYTES = 20 * 2 ** 20
 CHECK_IMAGES = 64
 # tools/evaluate.py's numbers a card records (spiral_tf/eval/reconstruction.py names them).
 NUMBERS = ("eval_l2", "blank_l2", "eval_l2_vs_blank", "random_policy_l2", "strokes_per_image")
+# tools/score_samples.py's numbers an unconditional agent's card records, per policy.
+SAMPLE_NUMBERS = ("frechet_painted_vs_random", "frechet_vs_random", "frechet_painted", "frechet",
+                  "classes", "mean_top_probability", "strokes_per_image")
+SAMPLE_POLICIES = ("greedy_policy", "sampling_policy", "random_policy")
 # The line drawings of a card: their size in pixels and line widths (a marker's, a pen's).
 DRAWING_SIZE = 128
 DRAWING_WIDTHS = (9, 3)
@@ -96,30 +106,52 @@ def _drawings_lines(entry) -> list:
           "|---|---:|---:|---:|", *rows, ""]
 
 
-def render(card: Dict[str, Any]) -> str:
-  """The folder's README.md: the card for people."""
-  name, data, config = card["name"], card["data"], card["config"]
-  heldout, check = card["heldout"], card["check"]
+def _format(value) -> str:
+  if isinstance(value, float):
+    return f"{value:.3f}"
+  return "–" if value is None else str(value)
+
+
+def _samples_lines(card: Dict[str, Any]) -> list:
+  """The README's held-out part for an unconditional agent: its samples' scores."""
+  name, heldout, check = card["name"], card["heldout"], card["check"]
+  rows = []
+  for entry, label in ((heldout, ""), (check, " (the tests' check)")):
+    for policy in SAMPLE_POLICIES:
+      rows.append(f"| {entry['samples']['count']}{label} | {policy.replace('_', ' ')} | "
+                  + " | ".join(_format(entry[policy].get(k)) for k in SAMPLE_NUMBERS) + " |")
+  samples = heldout["samples"]
+  return [
+      "## Samples, scored",
+      "",
+      f"Canvases painted from fresh noise (seed {samples['seed']}), scored by "
+      "`tools/score_samples.py` with a small digit classifier (held-out accuracy "
+      f"{samples['classifier_test_accuracy']:.3f}): Fréchet distances in its features to "
+      f"{samples['reference_digits']} held-out {samples['data']} {samples['split']} digits "
+      "('frechet') and to the ink oracle's tracings of them ('frechet_painted', what this "
+      "brush can paint), each also over the random policy's; lower is better.",
+      "",
+      "| samples | policy | " + " | ".join(f"`{k}`" for k in SAMPLE_NUMBERS) + " |",
+      "|---" * (len(SAMPLE_NUMBERS) + 2) + "|",
+      *rows,
+      "",
+      "![the check's first samples of the sampling policy](heldout.png)",
+      "",
+      "Measure them again (the MNIST IDX files at DIR, see docs/data.md):",
+      "",
+      "```bash",
+      f"python tools/score_samples.py --pretrained {name} --mnist-path DIR "
+      f"--samples {samples['count']} --seed {samples['seed']}",
+      "```",
+      "",
+  ]
+
+
+def _heldout_lines(card: Dict[str, Any]) -> list:
+  """The README's held-out part for a conditional agent: its reconstructions' numbers."""
+  name, data, heldout, check = card["name"], card["data"], card["heldout"], card["check"]
   data_flag = "" if data["name"] == "synthetic" else " --data-path DIR"  # made, not read
-  lines = [
-      f"# `{name}`: {card['description']}",
-      "",
-      "A trained SPIRAL agent shipped with spiral_tf. Load it with "
-      f"`spiral_tf.pretrained.load(\"{name}\")`; paint an image with "
-      f"`python tools/paint.py IMAGE --pretrained {name} --out painted`.",
-      "",
-      "| | |",
-      "|---|---|",
-      f"| data | `{data['name']}`: {data['licence']} |",
-      f"| config | `{config['name']}` (`{config['file']}`), profile `{config['profile']}` |",
-      f"| training command | `{card['command']}` |",
-      f"| agent steps | {card['agent_steps']:,} |",
-      f"| learner updates | {card['learner_updates']:,} |",
-      f"| training minutes | {card['training_minutes']:.1f} |",
-      f"| machine | {card['machine']} |",
-      f"| git commit | `{card['git_commit'] or 'unknown'}` |",
-      f"| checkpoint | `{card['checkpoint']}`, {card['checkpoint_bytes'] / 2 ** 20:.2f} MB |",
-      "",
+  return [
       "## Held-out numbers",
       "",
       "The greedy policy on held-out images, painted by its own environment and measured "
@@ -142,6 +174,36 @@ def render(card: Dict[str, Any]) -> str:
       f"--images {heldout['images']['first']} --out eval_{name}",
       "```",
       "",
+  ]
+
+
+def render(card: Dict[str, Any]) -> str:
+  """The folder's README.md: the card for people."""
+  name, data, config = card["name"], card["data"], card["config"]
+  unconditional = card.get("kind") == "unconditional"
+  use = (f"draw samples with `python tools/score_samples.py --pretrained {name} --mnist-path DIR "
+         "--sheet samples.png`, or export it with `python tools/export.py --pretrained "
+         f"{name} --out exported`" if unconditional else
+         f"paint an image with `python tools/paint.py IMAGE --pretrained {name} --out painted`")
+  lines = [
+      f"# `{name}`: {card['description']}",
+      "",
+      "A trained SPIRAL agent shipped with spiral_tf. Load it with "
+      f"`spiral_tf.pretrained.load(\"{name}\")`; {use}.",
+      "",
+      "| | |",
+      "|---|---|",
+      f"| data | `{data['name']}`: {data['licence']} |",
+      f"| config | `{config['name']}` (`{config['file']}`), profile `{config['profile']}` |",
+      f"| training command | `{card['command']}` |",
+      f"| agent steps | {card['agent_steps']:,} |",
+      f"| learner updates | {card['learner_updates']:,} |",
+      f"| training minutes | {card['training_minutes']:.1f} |",
+      f"| machine | {card['machine']} |",
+      f"| git commit | `{card['git_commit'] or 'unknown'}` |",
+      f"| checkpoint | `{card['checkpoint']}`, {card['checkpoint_bytes'] / 2 ** 20:.2f} MB |",
+      "",
+      *(_samples_lines(card) if unconditional else _heldout_lines(card)),
       *_drawings_lines(card.get("line_drawings")),
       f"The data set's licence is its owners' ({data['licence']}); check it before you "
       "publish what this agent paints.",
