@@ -251,6 +251,11 @@ class PbtConfig:
   # sets it; a single run keeps its whole train split).
   validation_images: int = option(64, at_least(1))
   hold_out_validation: bool = False
+  # One critic for the whole population (tools/pbt.py --shared-critic, as in
+  # SPIRAL++): a Ray actor that every member's renders train; each member
+  # copies its weights every shared_critic_pull_updates of its critic updates.
+  shared_critic: bool = False
+  shared_critic_pull_updates: int = option(10, at_least(1))
 
 
 @dataclasses.dataclass

@@ -23,7 +23,9 @@ cluster, RUN must be on a file system every node mounts at the same path.
 Each member's learner gets --cpus-per-member CPUs (default: the cluster's
 CPUs shared among the members, whose actor processes run beside their
 learner; 1 with actors.engine=ray, whose actors Ray places on any node) and
---gpus-per-member GPUs (default 0: members never see a GPU).
+--gpus-per-member GPUs (default 0: members never see a GPU). --shared-critic
+trains one critic for the whole population on every member's renders (a
+named Ray actor, saved in RUN/shared_critic/; spiral_tf/training/shared_critic.py).
 """
 import argparse
 import json
@@ -181,8 +183,13 @@ def main(argv=None):
                       help="CPUs Ray reserves for each member's learner (0 or absent: see above)")
   parser.add_argument("--gpus-per-member", type=cli.non_negative_float, default=0.0,
                       help="GPUs for each member's learner (e.g. 2 with train.strategy=mirrored)")
+  parser.add_argument("--shared-critic", action="store_true",
+                      help="one critic for the population, trained on every member's renders "
+                      "(pbt.shared_critic)")
   args = parser.parse_args(argv)
-  cfg = config_lib.load(args.config, args.profile, args.set + ["pbt.hold_out_validation=true"])
+  sets = args.set + ["pbt.hold_out_validation=true"]
+  cfg = config_lib.load(args.config, args.profile,
+                        sets + ["pbt.shared_critic=true"] if args.shared_critic else sets)
   pbt_lib.check_population(cfg, args.population)
   run_dir = os.path.abspath(args.run_dir or os.path.join("runs", f"{cfg.name}-{args.profile}-pbt"))
   tune = import_tune()
@@ -205,6 +212,7 @@ def train_population(tune, cfg: config_lib.Config, run_dir: str, population: int
   from ray.tune.schedulers import PopulationBasedTraining  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import ray_actors  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import shared_critic  # pylint: disable=g-import-not-at-top
   schedule, config = pbt_lib.rounds(cfg), builder.config_dict(cfg)
   record = load_record(run_dir, config, population, schedule.unit)
   start_round, starts = resume_point(cfg, run_dir, population)
@@ -222,6 +230,10 @@ def train_population(tune, cfg: config_lib.Config, run_dir: str, population: int
   pbt_fitness.prepare(cfg, run_dir, log)  # an unconditional population's digit classifier
   started = ray_actors.connect(ray_address, os.cpu_count() or 1, log)
   try:
+    if cfg.pbt.shared_critic:  # lives as long as this process; members find it by name
+      server = shared_critic.start(ray, config, run_dir)
+      log(f"shared critic: {ray.get(server.update_count.remote())} updates so far, saved in "
+          f"{os.path.join(run_dir, shared_critic.FOLDER)}")
     resources = member_resources(cfg, population, ray.cluster_resources().get("CPU", 1.0),
                                  cpus, gpus)  # every member at once
     trainable = tune.with_resources(tune.with_parameters(

@@ -210,6 +210,26 @@ def schedule(cfg: config_lib.Config) -> trainer_lib.Schedule:
       critic_warmup_updates=c.warmup_updates if cfg.reward.kind == "critic" else 0)
 
 
+def make_critic_learner(cfg: config_lib.Config, env, strategy):
+  """(CriticLearner, {name: object} it checkpoints): critic, its optimiser, the reward copy.
+
+  Call inside ``strategy.scope()``. The reward copy (critic_training.reward_polyak)
+  is the learner's ``slow_critic``; without it rewards come from the critic.
+  """
+  c = cfg.critic_training
+  critic = make_critic(cfg, env)
+  optimizer = keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1)
+  state = dict(critic=critic, critic_optimizer=optimizer)
+  if c.reward_polyak:
+    state["reward_critic"] = make_critic(cfg, env)
+    state["reward_critic"].set_weights(critic.get_weights())
+  learner = critic_learner_lib.CriticLearner(
+      critic, optimizer, strategy, loss_fn=critic_loss_fn(cfg),
+      critic_fn=critic_fn(cfg, critic, training=True),
+      slow_critic=state.get("reward_critic"), polyak=c.reward_polyak)
+  return learner, state
+
+
 def config_dict(cfg: config_lib.Config) -> dict:
   """The config as plain JSON values."""
   return json.loads(json.dumps(cfg.to_dict()))
@@ -239,17 +259,10 @@ def build_trainer(cfg: config_lib.Config, run_dir: str, log: Callable[[str], Non
     critic_learner = None
     reward_critic = None
     if r.kind == "critic":
-      critic = reward_critic = make_critic(cfg, env)
-      critic_optimizer = keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1)
-      tracked.update(critic=critic, critic_optimizer=critic_optimizer)
-      if c.reward_polyak:
-        reward_critic = make_critic(cfg, env)
-        reward_critic.set_weights(critic.get_weights())
-        tracked["reward_critic"] = reward_critic
-      critic_learner = critic_learner_lib.CriticLearner(
-          critic, critic_optimizer, strategy, loss_fn=critic_loss_fn(cfg),
-          critic_fn=critic_fn(cfg, critic, training=True),
-          slow_critic=reward_critic if c.reward_polyak else None, polyak=c.reward_polyak)
+      critic_learner, critic_state = make_critic_learner(cfg, env, strategy)
+      tracked.update(critic_state)
+      critic = critic_learner.critic
+      reward_critic = critic_state.get("reward_critic", critic)
     policy_learner = policy_learner_lib.PolicyLearner(
         policy, policy_optimizer, strategy, score_fn=score_fn(cfg, reward_critic),
         rules=env.action_rules, shaped_reward=shaped_reward(cfg), reward_scale=r.scale,

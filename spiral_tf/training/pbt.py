@@ -35,14 +35,15 @@ from spiral_tf import config as config_lib
 from spiral_tf import files
 from spiral_tf.config_sections import PbtConfig
 from spiral_tf.training import pbt_fitness
+from spiral_tf.training import shared_critic
 from spiral_tf.training.pbt_fitness import FITNESS
 
 STATE_NAME = "pbt_member.json"
 # A member's result of one round: what it reports to Tune and pbt.json keeps
 # (the numbers of the other kind of config are None).
 RESULT_KEYS = (("member", "round", "parent", "values", "agent_steps", "learner_updates",
-                "training_minutes", FITNESS) + pbt_fitness.CONDITIONAL_KEYS
-               + pbt_fitness.UNCONDITIONAL_KEYS)
+                "training_minutes", FITNESS, "shared_critic_updates")
+               + pbt_fitness.CONDITIONAL_KEYS + pbt_fitness.UNCONDITIONAL_KEYS)
 
 
 class Rounds(NamedTuple):
@@ -99,6 +100,7 @@ def check_population(cfg: config_lib.Config, population: int):
     raise config_lib.ConfigError(f"--population must be at least 2 (got {population}): a "
                                  "member exploits by copying a better one")
   pbt_fitness.check(cfg)
+  shared_critic.check(cfg)
   rounds(cfg)
   numeric_keys(cfg)
   for key, (low, high) in cfg.pbt.explore.items():
@@ -181,12 +183,14 @@ def set_learning_rates(trainer, cfg: config_lib.Config):
   exploit): without this, exploring a learning rate would change nothing.
   """
   trainer.policy_learner.optimizer.learning_rate = cfg.train.policy_learning_rate
-  if trainer.critic_learner is not None:
+  if trainer.critic_learner is not None and not cfg.pbt.shared_critic:  # else the server's
     trainer.critic_learner.optimizer.learning_rate = cfg.critic_training.learning_rate
 
 
-def train_round(cfg: config_lib.Config, member_dir: str, log: Callable[[str], None]):
-  """Trains a member's folder to the end of its config's schedule, as tools/train.py would."""
+def train_round(cfg: config_lib.Config, member_dir: str, log: Callable[[str], None],
+                population_dir: Optional[str] = None):
+  """Trains a member's folder to the end of its config's schedule, as tools/train.py would
+  (with pbt.shared_critic, against the critic of ``population_dir``'s server)."""
   from spiral_tf.training import builder  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import run_folder  # pylint: disable=g-import-not-at-top
   from spiral_tf.training import weights  # pylint: disable=g-import-not-at-top
@@ -199,8 +203,11 @@ def train_round(cfg: config_lib.Config, member_dir: str, log: Callable[[str], No
     trainer = builder.build_trainer(cfg, member_dir, log=log)
     trainer.restore()
     set_learning_rates(trainer, cfg)
+    shared = shared_critic.attach(trainer, cfg, population_dir, log)  # None if not shared
     folder.write_config(builder.config_dict(cfg))
     trainer.run()
+    if shared is not None:
+      shared.save(log)
   finally:
     folder.release()  # before tune.report: a paused member's process may train another
   return trainer
@@ -281,11 +288,14 @@ def train_member(trial_config: dict, population: Population):
     files.write_json(os.path.join(folder, STATE_NAME), state)
     index = int(name.rsplit("-", 1)[1])  # member-03: 3
     cfg = member_config(population.config, values, index, schedule, number)
-    trainer = train_round(cfg, folder, log)
+    trainer = train_round(cfg, folder, log, population.run_dir)
     state["result"] = dict(
         member=name, round=number, parent=parent, values=values,
         agent_steps=int(trainer.frames.numpy()), learner_updates=int(trainer.learner_step.numpy()),
         training_minutes=float(trainer.seconds.numpy()) / 60.0,
+        # this member's updates of the population's critic this round (pbt.shared_critic)
+        shared_critic_updates=(trainer.critic_learner.updates if cfg.pbt.shared_critic
+                               else None),
         **pbt_fitness.fitness(cfg, trainer.policy, population.run_dir, log))  # RESULT_KEYS
     files.write_json(os.path.join(folder, STATE_NAME), state)
     log(f"round {number}: {state['result'][FITNESS]:.4f}{pbt_fitness.describe(cfg)}")
