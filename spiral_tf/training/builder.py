@@ -21,18 +21,14 @@ import tf_keras as keras
 from spiral_tf import config as config_lib
 from spiral_tf import data as data_lib
 from spiral_tf.agents import acting
-from spiral_tf.agents import critic as critic_lib
 from spiral_tf.agents import policy as policy_lib
 from spiral_tf.envs import libmypaint_env
 from spiral_tf.eval import reconstruction
-from spiral_tf.losses import complement
-from spiral_tf.losses import nonsaturating_gan
-from spiral_tf.losses import rewards
-from spiral_tf.losses import wgan_gp
 from spiral_tf.training import actor as actor_lib
 from spiral_tf.training import checkpointing
 from spiral_tf.training import collapse_guard
-from spiral_tf.training import critic_learner as critic_learner_lib
+from spiral_tf.training.critic_builder import critic_fn, critic_loss_fn, make_critic  # noqa: F401
+from spiral_tf.training.critic_builder import make_critic_learner, score_fn  # noqa: F401
 from spiral_tf.training import devices
 from spiral_tf.training import pipeline
 from spiral_tf.training import policy_learner as policy_learner_lib
@@ -100,12 +96,6 @@ def make_policy(cfg: config_lib.Config, env) -> policy_lib.PolicyNetwork:
   return policy_factory(cfg)(env)
 
 
-def make_critic(cfg: config_lib.Config, env) -> critic_lib.Critic:
-  """The critic for the environment's canvases (conditional when the agent is)."""
-  shape = env.observation_spec()["canvas"].shape
-  return critic_lib.Critic(tuple(shape), conditional=cfg.train.conditional, **dict(cfg.critic))
-
-
 def entropy_costs(cfg: config_lib.Config, env) -> dict:
   """The entropy cost of every action component: train.entropy_costs over train.entropy_cost."""
   components = env.action_rules.components
@@ -115,37 +105,6 @@ def entropy_costs(cfg: config_lib.Config, env) -> dict:
         f"train.entropy_costs names {unknown}, which this environment's actions do not "
         f"have; its components are {list(components)}")
   return {k: float(cfg.train.entropy_costs.get(k, cfg.train.entropy_cost)) for k in components}
-
-
-def critic_fn(cfg: config_lib.Config, critic, training: bool) -> Callable:
-  """The critic as (images[, targets]) -> scores, on the inputs the config chooses."""
-  if not cfg.train.conditional:
-    return lambda images, targets=None: critic(images, training=training)
-  fn = lambda images, targets: critic(images, targets, training=training)
-  if cfg.critic_training.input == "complement":
-    # Training sees a random half per example; rewards average the four halves.
-    return complement.complement_critic(fn) if training else complement.complement_reward(fn)
-  return fn
-
-
-def score_fn(cfg: config_lib.Config, critic=None) -> Callable:
-  """(canvases, targets) -> [N] scores: -l2 to the target, or the (reward) critic's score."""
-  if cfg.reward.kind == "critic":
-    return rewards.critic_score(critic_fn(cfg, critic, training=False))
-  return rewards.l2_reward
-
-
-def critic_loss_fn(cfg: config_lib.Config) -> Callable:
-  """(critic_fn, real, fake, fake_targets) -> (loss, terms) with the config's weights."""
-  c = cfg.critic_training
-  if c.loss == "non_saturating":
-    if cfg.train.conditional:
-      return nonsaturating_gan.conditional_critic_loss
-    return lambda critic_fn, real, fake, _: nonsaturating_gan.critic_loss(critic_fn, real, fake)
-  weights = dict(gp_weight=c.gradient_penalty_weight, centering_weight=c.centering_weight)
-  if cfg.train.conditional:
-    return functools.partial(wgan_gp.conditional_critic_loss, **weights)
-  return lambda critic_fn, real, fake, _: wgan_gp.critic_loss(critic_fn, real, fake, **weights)
 
 
 def shaped_reward(cfg: config_lib.Config) -> bool:
@@ -208,26 +167,6 @@ def schedule(cfg: config_lib.Config) -> trainer_lib.Schedule:
       critic_updates_per_learner_update=c.updates_per_learner_update,
       episode_length=cfg.env.episode_length,
       critic_warmup_updates=c.warmup_updates if cfg.reward.kind == "critic" else 0)
-
-
-def make_critic_learner(cfg: config_lib.Config, env, strategy):
-  """(CriticLearner, {name: object} it checkpoints): critic, its optimiser, the reward copy.
-
-  Call inside ``strategy.scope()``. The reward copy (critic_training.reward_polyak)
-  is the learner's ``slow_critic``; without it rewards come from the critic.
-  """
-  c = cfg.critic_training
-  critic = make_critic(cfg, env)
-  optimizer = keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1)
-  state = dict(critic=critic, critic_optimizer=optimizer)
-  if c.reward_polyak:
-    state["reward_critic"] = make_critic(cfg, env)
-    state["reward_critic"].set_weights(critic.get_weights())
-  learner = critic_learner_lib.CriticLearner(
-      critic, optimizer, strategy, loss_fn=critic_loss_fn(cfg),
-      critic_fn=critic_fn(cfg, critic, training=True),
-      slow_critic=state.get("reward_critic"), polyak=c.reward_polyak)
-  return learner, state
 
 
 def config_dict(cfg: config_lib.Config) -> dict:
