@@ -77,10 +77,10 @@ class CriticServer:
                                                       tf.distribute.get_strategy())
     self.updates = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.directory = directory
-    self.checkpoint = tf.train.Checkpoint(updates=self.updates, **state)
     self.reward_critic = state.get("reward_critic")
-    self.restored = checkpointing.restore_newest(self.checkpoint, directory, log=lambda _: None)
-    self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=2)
+    self.checkpoints = checkpointing.RunCheckpoints(directory, max_to_keep=2,
+                                                    updates=self.updates, **state)
+    self.restored = self.checkpoints.restore(log=lambda _: None)
 
   def step(self, real, fake, fake_targets) -> Dict[str, float]:
     """One critic update on a member's batch; returns the learner's terms."""
@@ -99,7 +99,7 @@ class CriticServer:
 
   def save(self) -> str:
     """Writes the critic, its optimiser and the update count into the server's folder."""
-    return self.manager.save(checkpoint_number=int(self.updates.numpy()))
+    return self.checkpoints.save(int(self.updates.numpy()))
 
 
 class SharedCriticLearner:
