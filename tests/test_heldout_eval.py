@@ -82,6 +82,21 @@ def test_learning_curves_label_the_levels_in_words_under_either_keys(levels):
   assert [line.get_ydata()[0] for line in fig.axes[0].get_lines()[1:]] == [0.1, 0.2]
 
 
+def test_an_unconditional_runs_curves_show_how_varied_its_samples_are_not_an_empty_l2_plot():
+  from spiral_tf.eval import plots  # pylint: disable=g-import-not-at-top
+  history = [dict(frames=f, eval_l2=None, distinct_samples=d, strokes_per_image=8.0,
+                  sampling_distinct_samples=1.0, sampling_strokes_per_image=s)
+             for f, d, s in ((0, 0.9, 4.2), (100, 0.02, 3.1), (200, 0.03, 3.5))]
+  fig = plots.learning_curves(history, {}, title="mnist_unconditional")
+  assert [ax.get_ylabel() for ax in fig.axes] == ["share of distinct samples",
+                                                  "strokes per sample"]
+  distinct, strokes = ([list(line.get_ydata()) for line in ax.get_lines()] for ax in fig.axes)
+  assert distinct == [[0.9, 0.02, 0.03], [1.0, 1.0, 1.0]]
+  assert strokes == [[8.0, 8.0, 8.0], [4.2, 3.1, 3.5]]
+  assert [line.get_label() for line in fig.axes[0].get_lines()] == ["greedy policy",
+                                                                   "sampling policy"]
+
+
 def summary_scalars(folder):
   """{tag: last value} of the scalar summaries in a TensorBoard folder."""
   values = {}

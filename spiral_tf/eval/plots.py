@@ -42,10 +42,14 @@ def pairs_grid(targets: np.ndarray, canvases: np.ndarray, per_row: int = 8) -> n
 
 def learning_curves(history: List[Dict[str, float]], levels: Dict[str, Optional[float]],
                     title: str = ""):
-  """A matplotlib figure of held-out l2 against frames, with reference levels."""
+  """A matplotlib figure of held-out l2 against frames, with reference levels; for an
+  unconditional run (no l2), how varied its samples are and how many strokes they take."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  if not any(h.get("eval_l2") is not None for h in history) and any(
+      h.get("distinct_samples") is not None for h in history):
+    return _sample_curves(plt, history, title)
   fig, ax = plt.subplots(figsize=(6, 4))
   points = [h for h in history if h.get("eval_l2") is not None]
   if points:
@@ -60,5 +64,27 @@ def learning_curves(history: List[Dict[str, float]], levels: Dict[str, Optional[
   ax.set_ylabel("mean l2 to target")
   ax.set_title(title)
   ax.legend()
+  fig.tight_layout()
+  return fig
+
+
+# Panels of an unconditional run's curves: (metrics.json key without the policy's
+# prefix, y label); the greedy policy's keys have no prefix, the sampling one's 'sampling_'.
+SAMPLE_PANELS = (("distinct_samples", "share of distinct samples"),
+                 ("strokes_per_image", "strokes per sample"))
+
+
+def _sample_curves(plt, history: List[Dict[str, float]], title: str):
+  fig, axes = plt.subplots(1, len(SAMPLE_PANELS), figsize=(10, 4))
+  for ax, (key, label) in zip(axes, SAMPLE_PANELS):
+    for prefix, policy in (("", "greedy policy"), ("sampling_", "sampling policy")):
+      points = [h for h in history if h.get(prefix + key) is not None]
+      ax.plot([h["frames"] for h in points], [h[prefix + key] for h in points], "o-",
+              markersize=3, label=policy)
+    ax.set_xlabel("agent steps (frames)")
+    ax.set_ylabel(label)
+    ax.legend()
+  axes[0].set_ylim(0.0, 1.05)
+  fig.suptitle(f"{title}: samples from fresh noise" if title else "samples from fresh noise")
   fig.tight_layout()
   return fig
