@@ -109,40 +109,29 @@ def test_two_workers_end_an_update_with_equal_weights_equal_to_one_device_on_bot
 
 
 @pytest.mark.cluster
-def test_two_workers_train_one_run_that_the_chief_alone_writes_and_both_resume(tmp_path):
+def test_two_workers_train_one_run_that_the_chief_alone_writes(tmp_path):
   sys.path.insert(0, TESTS)
   from test_training import TINY  # pylint: disable=g-import-not-at-top
   config_path = tmp_path / "tiny.json"
   config_path.write_text(json.dumps(TINY))
   run_dir = tmp_path / "run"
 
-  def train(agent_steps):
-    return lambda i: [sys.executable, os.path.join(REPO, "tools", "train.py"),
-                      "--config", str(config_path), "--profile", "", "--run-dir", str(run_dir),
-                      "--set", "train.strategy=multiworker", "--set", "train.max_minutes=0",
-                      "--set", f"train.max_agent_steps={agent_steps}",
-                      "--set", "reward.kind=critic", "--set", "critic.channels=[8,16]",
-                      "--set", "data.eval_images=8"]
-
-  first = run_workers(train(128))
-  for out, err, code in first:
+  workers = run_workers(lambda i: [
+      sys.executable, os.path.join(REPO, "tools", "train.py"), "--config", str(config_path),
+      "--profile", "", "--run-dir", str(run_dir), "--set", "train.strategy=multiworker",
+      "--set", "train.max_minutes=0", "--set", "train.max_agent_steps=128",
+      "--set", "reward.kind=critic", "--set", "critic.channels=[8,16]",
+      "--set", "data.eval_images=8"])
+  for out, err, code in workers:
     assert code == 0, err[-3000:]
   # 16 episodes of 2 steps an update (8 from each worker's actors): 4 updates.
   metrics = json.loads((run_dir / "metrics.json").read_text())
   assert (metrics["final"]["step"], metrics["final"]["frames"]) == (4, 128)
   assert metrics["config"]["train"]["strategy"] == "multiworker"
-  assert "learner worker 1 of 2" in first[1][0]
-  assert "done: learner update 4, 128 agent steps" in first[1][0]
+  assert "learner worker 1 of 2" in workers[1][0]
+  assert "done: learner update 4, 128 agent steps" in workers[1][0]
   assert sorted(os.listdir(run_dir / "checkpoints")) == sorted(
       ["checkpoint", "ckpt-4.index", "ckpt-4.data-00000-of-00001"])
-
-  again = run_workers(train(192))
-  for out, err, code in again:
-    assert code == 0, err[-3000:]
-    assert "resumed from" in out and "ckpt-4 at learner update 4, 128 agent steps" in out
-  metrics = json.loads((run_dir / "metrics.json").read_text())
-  assert (metrics["final"]["step"], metrics["final"]["frames"]) == (6, 192)
-  assert "done: learner update 6, 192 agent steps" in again[1][0]
 
 
 def test_tf_config_names_this_workers_place_and_the_chief():

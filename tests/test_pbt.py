@@ -1,5 +1,6 @@
 """Population-based training (tools/pbt.py): the pbt section, explore, the validation split,
-the learning rate after a restore, and a whole population of two members on Ray Tune.
+the learning rate after a restore, and a whole population of two members on Ray Tune
+sharing one critic (tools/pbt.py --shared-critic).
 
 The population test runs on the session's two-node Ray cluster (one CPU
 each; tests/conftest.py) and counts its rounds in agent steps, so it trains
@@ -309,16 +310,23 @@ def checkpoint_variables(prefix: str, scope: str) -> dict:
 
 
 @pytest.mark.cluster
-def test_a_population_of_two_exploits_explores_and_records_its_lineage(
+def test_a_population_of_two_exploits_explores_records_its_lineage_and_shares_a_critic(
     ray_cluster, shared_data, tmp_path):
+  """Two members, three rounds, the critic reward and --shared-critic: one population (the
+  cluster tier's slowest test) checks exploit, explore, the lineage and the shared critic."""
   import pbt as pbt_tool  # tools/pbt.py  pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from spiral_tf.training import shared_critic  # pylint: disable=g-import-not-at-top
+  raw = tiny_mnist(shared_data, shared_critic_pull_updates=1)
+  raw["reward"], raw["critic"] = {"kind": "critic"}, {"channels": [8, 16]}
   config_path = tmp_path / "tiny.json"
-  config_path.write_text(json.dumps(tiny_mnist(shared_data)))
+  config_path.write_text(json.dumps(raw))
   run_dir = tmp_path / "population"
   argv = ["--config", str(config_path), "--profile", "", "--population", "2",
-          "--run-dir", str(run_dir)]
+          "--run-dir", str(run_dir), "--shared-critic"]
   assert pbt_tool.main(argv) == 0
   record = json.loads((run_dir / "pbt.json").read_text())
+  assert record["config"]["pbt"]["shared_critic"] is True
   assert (run_dir / "pbt.png").stat().st_size > 0
   # (c) every member's every round, with its parent and a fitness.
   rounds = {(e["member"], e["round"]): e for e in record["rounds"]}
@@ -361,6 +369,14 @@ def test_a_population_of_two_exploits_explores_and_records_its_lineage(
     assert rate and float(rate[0]) == pytest.approx(last["values"]["train.policy_learning_rate"])
     assert saved["train"]["policy_learning_rate"] == last["values"]["train.policy_learning_rate"]
     assert (folder / "metrics.json").exists()
+    # (e) the member trained against the population's critic, not a critic of its own.
+    assert saved["pbt"]["shared_critic"] is True
+    assert "shared critic: took the population's critic" in (folder / "train.log").read_text()
+  # The server saved after every round: its count is every member's updates together.
+  counts = [e["shared_critic_updates"] for e in record["rounds"]]
+  assert len(counts) == 6 and all(c >= 1 for c in counts)
+  newest = tf.train.latest_checkpoint(str(run_dir / shared_critic.FOLDER))
+  assert int(tf.train.load_variable(newest, "updates/.ATTRIBUTES/VARIABLE_VALUE")) == sum(counts)
   # The same command again finds every round trained and leaves the population as it was.
   before = (run_dir / "pbt.json").read_text()
   assert pbt_tool.main(argv) == 0

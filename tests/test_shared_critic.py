@@ -1,26 +1,16 @@
-"""One critic for a population (pbt.shared_critic): the server, the members' stand-ins, tools/pbt.py.
+"""One critic for a population (pbt.shared_critic): the server and the members' stand-ins.
 
 The server and its stand-ins are checked without Ray (a handle that calls the
 server directly): the members' batches train the one critic exactly as one
 learner given the same batches in the same order would, and each member's
-copy is the server's as of its last pull. The population test runs on the
-session's two-node Ray cluster (tests/conftest.py).
+copy is the server's as of its last pull. A population with a shared critic
+is tests/test_pbt.py's population test, on the session's two-node Ray cluster.
 """
-import json
-import os
-import sys
-
 import numpy as np
 import pytest
 
 from spiral_tf import config as config_lib
 from spiral_tf.training import shared_critic
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-import test_pbt  # noqa: E402  (its tiny MNIST config)  pylint: disable=g-import-not-at-top
 
 
 def critic_config(**critic_training) -> config_lib.Config:
@@ -116,31 +106,3 @@ def test_members_batches_train_one_critic_as_one_learner_given_them_in_order(tmp
   assert again.update_count() == 5 and again.restored is not None
   assert_same_weights(again.weights()[1], server.weights()[1])
   assert_same_weights(members[0].critic.get_weights(), server.weights()[1])
-
-
-@pytest.mark.cluster
-def test_a_population_with_a_shared_critic_trains_one_critic_on_every_members_batches(
-    ray_cluster, shared_data, tmp_path):
-  import pbt as pbt_tool  # tools/pbt.py  pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  cfg = test_pbt.tiny_mnist(shared_data, shared_critic_pull_updates=1)
-  cfg["reward"] = {"kind": "critic"}
-  cfg["critic"] = {"channels": [8, 16]}
-  cfg["train"]["max_agent_steps"] = 2 * 2 * test_pbt.FRAMES_PER_UPDATE  # two rounds
-  config_path = tmp_path / "tiny.json"
-  config_path.write_text(json.dumps(cfg))
-  run_dir = tmp_path / "population"
-  assert pbt_tool.main(["--config", str(config_path), "--profile", "", "--population", "2",
-                        "--run-dir", str(run_dir), "--shared-critic"]) == 0
-  record = json.loads((run_dir / "pbt.json").read_text())
-  assert record["config"]["pbt"]["shared_critic"] is True
-  counts = [e["shared_critic_updates"] for e in record["rounds"]]
-  assert len(counts) == 4 and all(c >= 1 for c in counts)
-  # The server saved after every round: its count is every member's updates together.
-  newest = tf.train.latest_checkpoint(str(run_dir / shared_critic.FOLDER))
-  assert int(tf.train.load_variable(newest, "updates/.ATTRIBUTES/VARIABLE_VALUE")) == sum(counts)
-  for member in ("member-00", "member-01"):
-    log = (run_dir / "members" / member / "train.log").read_text()
-    assert "shared critic: took the population's critic" in log
-    saved = json.loads((run_dir / "members" / member / "config.json").read_text())
-    assert saved["pbt"]["shared_critic"] is True
