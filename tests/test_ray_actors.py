@@ -128,28 +128,6 @@ def tf_flat(structure):
   return tf.nest.flatten(structure)
 
 
-def test_a_killed_ray_actor_is_replaced_until_the_restart_budget_is_spent(cluster):
-  cfg = tiny_cfg()
-  logged = []
-  pool = ray_actors.RayActorPool(spec_of(cfg), 1, max_restarts=1, log=logged.append)
-  pool.publish(lambda: weights_of(cfg), 0)
-  pool.start()
-  try:
-    take(pool, 1)
-    ray.kill(pool._handles[0], no_restart=True)  # pylint: disable=protected-access
-    after = take(pool, 2)
-    assert pool.restarts == 1 and pool.fatal is None
-    assert len(after) == 2 and all(len(o.policy_version) == ENVS for o in after)
-    assert any("actor 0 died" in line and "(1/1)" in line for line in logged), logged
-    ray.kill(pool._handles[0], no_restart=True)  # pylint: disable=protected-access
-    for _ in pool.outputs():  # the budget is spent: the pool ends
-      pass
-  finally:
-    pool.close()
-  assert isinstance(pool.fatal, pool_interface.ActorsFailedError)
-  assert "actors.max_restarts=1 is spent" in str(pool.fatal)
-
-
 def test_a_data_error_inside_a_ray_actor_is_fatal_at_once_and_names_the_file(cluster, tmp_path):
   (tmp_path / "broken.png").write_bytes(b"this is not a PNG file")
   cfg = tiny_cfg()
@@ -178,15 +156,23 @@ def test_a_trainer_fed_by_ray_actors_updates_and_records_where_they_ran(cluster,
   assert result["actor_restarts"] == 0
 
 
-def test_a_node_that_leaves_takes_its_actor_and_a_new_one_starts_on_another_node(cluster):
-  """Two actors fill the two nodes; a third node joins and the worker node leaves: its
-  actor is replaced on the new node and the episodes go on. (Last: it changes the cluster.)"""
+def test_killed_actors_and_a_node_that_leaves_restart_elsewhere_until_the_budget_is_spent(cluster):
+  """Two actors fill the two nodes. A killed actor is replaced and the episodes go on; a
+  third node joins and the worker node leaves: its actor is replaced on the new node; a
+  second kill finds the restart budget (2) spent, and the pool ends naming it. (Last: it
+  changes the cluster.)"""
   cfg = tiny_cfg()
   logged = []
-  pool = ray_actors.RayActorPool(spec_of(cfg), 2, max_restarts=1, log=logged.append)
+  pool = ray_actors.RayActorPool(spec_of(cfg), 2, max_restarts=2, log=logged.append)
   pool.publish(lambda: weights_of(cfg), 0)
   pool.start()
   try:
+    take(pool, 1)
+    ray.kill(pool._handles[0], no_restart=True)  # pylint: disable=protected-access
+    after = take(pool, 2)
+    assert pool.restarts == 1 and pool.fatal is None
+    assert all(len(o.policy_version) == ENVS for o in after)
+    assert any("actor 0 died" in line and "(1/2)" in line for line in logged), logged
     start = time.time()
     while len(pool.placements) < 2:  # both actors playing
       take(pool, 1)
@@ -203,8 +189,13 @@ def test_a_node_that_leaves_takes_its_actor_and_a_new_one_starts_on_another_node
     while pool.placements[doomed_actor] == before[doomed_actor]:
       take(pool, 1)
       assert time.time() - start < 180, "no episode from the replaced actor"
+    assert pool.restarts == 2 and pool.fatal is None
+    assert pool.placements[doomed_actor] == new_node.node_id
+    assert any(f"actor {doomed_actor} died" in line and "(2/2)" in line for line in logged), logged
+    ray.kill(pool._handles[1 - doomed_actor], no_restart=True)  # pylint: disable=protected-access
+    for _ in pool.outputs():  # the budget is spent: the pool ends
+      pass
   finally:
     pool.close()
-  assert pool.restarts == 1 and pool.fatal is None
-  assert pool.placements[doomed_actor] == new_node.node_id
-  assert any(f"actor {doomed_actor} died" in line for line in logged), logged
+  assert isinstance(pool.fatal, pool_interface.ActorsFailedError)
+  assert "actors.max_restarts=2 is spent" in str(pool.fatal)
