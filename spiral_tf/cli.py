@@ -19,7 +19,9 @@ exit code 1, as usual. Both tracebacks are appended to the run's log file
 once a tool has named one (``set_log_file``).
 """
 import argparse
+import contextlib
 import datetime
+import faulthandler
 import os
 import signal
 import sys
@@ -175,8 +177,14 @@ def _append_to_log(text: str):
     pass  # the run folder itself may be what is wrong
 
 
+_interrupt = {"deferred": False, "signal": 0}  # see interrupts_at_safe_points
+
+
 def _raise_interrupt(signum, frame):
   del frame
+  if _interrupt["deferred"] and not _interrupt["signal"]:
+    _interrupt["signal"] = signum  # the loop stops at its next safe point
+    return
   raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -186,10 +194,44 @@ def stop_cleanly_on_signals():
   A job started in the background by a non-interactive shell (``nohup ... &``)
   inherits SIGINT as ignored and SIGTERM kills Python without running any
   cleanup; after this call both reach the tool as an interruption it can end
-  cleanly (training saves a checkpoint first). Main thread only.
+  cleanly (training saves a checkpoint first). Inside
+  ``interrupts_at_safe_points`` the first one is only recorded. Main thread only.
   """
-  signal.signal(signal.SIGINT, signal.default_int_handler)
+  signal.signal(signal.SIGINT, _raise_interrupt)
   signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+@contextlib.contextmanager
+def interrupts_at_safe_points():
+  """Inside, a first Ctrl-C or SIGTERM is recorded, not raised; a second one raises at once.
+
+  For a loop that polls ``interrupt_requested`` between its steps: a
+  KeyboardInterrupt raised at an arbitrary point of TensorFlow's Python code
+  (inside a tf.function call or a tf.data iterator's next) can leave its
+  state half-updated for the checkpoint written next, or crash the process as
+  it ends. Only signals routed here by ``stop_cleanly_on_signals`` are
+  deferred; a plain Python process keeps its usual Ctrl-C.
+  """
+  _interrupt.update(deferred=True, signal=0)
+  try:
+    yield
+  finally:
+    _interrupt.update(deferred=False, signal=0)
+
+
+def interrupt_requested() -> int:
+  """The signal number recorded inside ``interrupts_at_safe_points`` (0 if none)."""
+  return _interrupt["signal"]
+
+
+def _report_crashes():
+  """A crash inside a library (a segmentation fault) prints every thread's Python stack."""
+  if faulthandler.is_enabled():
+    return
+  try:
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+  except (AttributeError, ValueError, OSError):  # a stderr without a file (captured)
+    pass
 
 
 def run(main: Callable[[Optional[Sequence[str]]], Optional[int]],
@@ -202,6 +244,7 @@ def run(main: Callable[[Optional[Sequence[str]]], Optional[int]],
   """
   args = sys.argv[1:] if argv is None else list(argv)
   debug = "--debug" in args
+  _report_crashes()
   try:
     code = main() if argv is None else main(argv)
   except KeyboardInterrupt:

@@ -5,10 +5,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
+from spiral_tf import cli
 from spiral_tf import config as config_lib
 from spiral_tf.eval import reconstruction
 from spiral_tf.training import actor_pool
@@ -326,17 +328,40 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_the_same_command_resumes(tmp_
   cmd = [sys.executable, os.path.join(REPO, "tools", "train.py"), "--config", str(config_path),
          "--profile", "", "--run-dir", str(run_dir), "--set", "train.max_minutes=5"]
   code, out, err = _train_until_signalled(cmd, run_dir, signal.SIGINT)
-  assert code == 130, err[-2000:]
+  assert code == 130, out[-1500:] + err[-2500:]
   assert "interrupted" in err
   saved = [line for line in out.splitlines() if line.startswith("interrupted: checkpoint saved")]
   assert saved, out[-2000:]
   update = int(saved[0].split("learner update ")[1].split(",")[0])
   assert update > 0 and os.path.isfile(run_dir / "checkpoints" / f"ckpt-{update}.index")
   code, out, err = _train_until_signalled(cmd, run_dir, signal.SIGTERM)
-  assert code == 130, err[-2000:]
+  assert code == 130, out[-1500:] + err[-2500:]
   assert f"resumed from {run_dir / 'checkpoints' / f'ckpt-{update}'} at learner update {update}" in out
   later = [line for line in out.splitlines() if line.startswith("interrupted: checkpoint saved")]
   assert later and int(later[0].split("learner update ")[1].split(",")[0]) > update
+
+
+def _signal_self(signum):
+  os.kill(os.getpid(), signum)
+  for _ in range(200):  # Python runs the handler between two bytecodes of the main thread
+    time.sleep(0.005)
+
+
+def test_a_stop_signal_waits_for_the_loops_safe_point_and_a_second_one_does_not():
+  handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    cli.stop_cleanly_on_signals()
+    with cli.interrupts_at_safe_points():
+      _signal_self(signal.SIGTERM)  # recorded for the loop, not raised
+      assert cli.interrupt_requested() == signal.SIGTERM
+      with pytest.raises(KeyboardInterrupt, match="signal 2"):
+        _signal_self(signal.SIGINT)  # a second one: at once
+    assert cli.interrupt_requested() == 0
+    with pytest.raises(KeyboardInterrupt, match="signal 15"):  # outside a loop: at once
+      _signal_self(signal.SIGTERM)
+  finally:
+    for signum, handler in handlers.items():
+      signal.signal(signum, handler)
 
 
 def test_unknown_config_key_is_named_with_a_suggestion(tmp_path):

@@ -13,6 +13,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from spiral_tf import cli
 from spiral_tf.training import checkpointing
 from spiral_tf.training import collapse_guard
 from spiral_tf.training import pool_interface
@@ -178,7 +179,15 @@ class Trainer:
     return terms
 
   def run(self) -> Dict[str, object]:
-    """Trains until the schedule's end; returns the last evaluation point."""
+    """Trains until the schedule's end; returns the last evaluation point.
+
+    A stop signal (cli.stop_cleanly_on_signals) ends the loop between two
+    updates: a checkpoint is saved, and KeyboardInterrupt raised.
+    """
+    with cli.interrupts_at_safe_points():
+      return self._run()
+
+  def _run(self) -> Dict[str, object]:
     s = self.schedule
     self.pool = self.make_actor_pool()
     self.pool.start()
@@ -195,11 +204,15 @@ class Trainer:
       while True:
         now = time.time()
         self.seconds.assign(base_seconds + now - start)
-        # Decided before the update, and the same on every learner worker.
-        stop, evaluate, save = (bool(f) for f in self.worker_max([
+        # Decided before the update, and the same on every learner worker: a
+        # signal to one worker stops them all at this update.
+        stop, evaluate, save, interrupted = (bool(f) for f in self.worker_max([
             self._done(base_seconds + now - start),
             now - last_eval >= 60.0 * s.eval_every_minutes,
-            now - last_ckpt >= 60.0 * s.checkpoint_every_minutes]))
+            now - last_ckpt >= 60.0 * s.checkpoint_every_minutes,
+            cli.interrupt_requested()]))
+        if interrupted:
+          raise KeyboardInterrupt("a stop signal, taken between two updates")
         if stop:
           break
         try:
