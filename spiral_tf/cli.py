@@ -225,12 +225,16 @@ def interrupt_requested() -> int:
 
 
 def _report_crashes():
-  """A crash inside a library (a segmentation fault) prints every thread's Python stack."""
+  """A crash inside a library (a segmentation fault) prints every thread's Python stack.
+
+  On the console (the real stderr, also while LibraryOutput captures file
+  descriptor 2), where the user and a test capturing stderr see it.
+  """
   if faulthandler.is_enabled():
     return
   try:
-    faulthandler.enable(file=sys.stderr, all_threads=True)
-  except (AttributeError, ValueError, OSError):  # a stderr without a file (captured)
+    faulthandler.enable(file=console(), all_threads=True)
+  except (AttributeError, ValueError, OSError):  # a console without a file (captured)
     pass
 
 
