@@ -66,3 +66,28 @@ def tiny_trained_run(tmp_path_factory):
   make_trainer(cfg, folder).run()
   return str(folder)
 
+
+@pytest.fixture(scope="session")
+def tiny_run_two_checkpoints(tmp_path_factory):
+  """test_training.TINY trained to 2 updates, then resumed to 4: ckpt-2 and ckpt-4.
+
+  A dict: folder, weights (policy weights at 2 and at 4), history (of the
+  second run). Read by the tests of resumes and damaged checkpoints; a test
+  that damages a file copies the folder first (``copy_run``): every test shares it.
+  """
+  from test_training import make_trainer, tiny  # pylint: disable=g-import-not-at-top
+  folder = tmp_path_factory.mktemp("two_checkpoints")
+  weights = {}
+  for updates in (2, 4):
+    trainer = make_trainer(tiny(max_agent_steps=updates * 32, max_minutes=0), folder)
+    trainer.run()
+    weights[updates] = [w.copy() for w in trainer.policy.get_weights()]
+  return {"folder": str(folder), "weights": weights, "history": list(trainer.history)}
+
+
+def copy_run(folder, into):
+  """A copy of a shared run folder (its lock left behind) that a test may damage."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.copytree(folder, into, ignore=shutil.ignore_patterns(".lock"))
+  return into
+

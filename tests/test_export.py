@@ -1,4 +1,5 @@
 """Deployment: tools/export.py (SavedModel, LiteRT) and tools/paint.py, as a user runs them."""
+import functools
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))
+sys.path.insert(0, os.path.join(REPO, "tools"))
 
 
 def run_tool(name, *args, expect=0):
@@ -20,6 +22,23 @@ def run_tool(name, *args, expect=0):
                         capture_output=True, text=True, timeout=600, cwd=REPO)
   assert proc.returncode == expect, (proc.returncode, proc.stdout[-2000:], proc.stderr[-3000:])
   return proc.stdout, proc.stderr
+
+
+def call_tool(capsys, name, *args, expect=0):
+  """tools/NAME.py's main as cli.run ends it, in this process; returns (stdout, stderr).
+
+  For refusals that end before any work: run_tool's fresh process would spend
+  its seconds importing TensorFlow to print one line.
+  """
+  import importlib  # pylint: disable=g-import-not-at-top
+  from spiral_tf import cli  # pylint: disable=g-import-not-at-top
+  tool = importlib.import_module(name)  # tools/ is on sys.path
+  capsys.readouterr()
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(tool.main, list(args))
+  out, err = capsys.readouterr()
+  assert exit_info.value.code == expect, (exit_info.value.code, out[-2000:], err[-3000:])
+  return out, err
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +255,7 @@ def test_user_images_are_read_the_training_way():
 
 
 @pytest.mark.subprocess
-def test_bad_inputs_name_the_file_and_write_nothing(run_dir, exported, tmp_path):
+def test_bad_inputs_name_the_file_and_write_nothing(run_dir, exported, tmp_path, capsys):
   images = write_images(tmp_path / "in")
   empty = tmp_path / "empty.png"
   empty.write_bytes(b"")
@@ -245,23 +264,26 @@ def test_bad_inputs_name_the_file_and_write_nothing(run_dir, exported, tmp_path)
   gif = tmp_path / "anim.gif"
   Image.new("L", (8, 8)).save(gif)
   out = tmp_path / "out"
-  for bad, says in ((empty, "is empty"), (text, "not a readable PNG or JPEG"),
-                    (gif, "is a GIF file"), (tmp_path / "in", "is a folder"),
-                    (tmp_path / "missing.png", "does not exist")):
-    _, stderr = run_tool("paint", images[0], str(bad), "--run-dir", run_dir, "--out", str(out),
-                         expect=2)
+  for k, (bad, says) in enumerate(((empty, "is empty"), (text, "not a readable PNG or JPEG"),
+                                   (gif, "is a GIF file"), (tmp_path / "in", "is a folder"),
+                                   (tmp_path / "missing.png", "does not exist"))):
+    run = run_tool if k == 0 else functools.partial(call_tool, capsys)  # one as a user runs it
+    _, stderr = run("paint", images[0], str(bad), "--run-dir", run_dir, "--out", str(out),
+                    expect=2)
     assert str(bad) in stderr and says in stderr, stderr[-500:]
-    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert "Traceback" not in stderr and last.startswith("error: ") and str(bad) in last, stderr
     assert not out.exists(), "nothing written when an input is bad"
-  _, stderr = run_tool("paint", images[0], "--model", str(tmp_path / "in"), "--out", str(out),
-                       expect=2)
+  _, stderr = call_tool(capsys, "paint", images[0], "--model", str(tmp_path / "in"), "--out",
+                        str(out), expect=2)
   assert "is not a SavedModel" in stderr and not out.exists()
-  _, stderr = run_tool("export", "--run-dir", str(tmp_path / "in"), "--out", str(out), expect=2)
+  _, stderr = call_tool(capsys, "export", "--run-dir", str(tmp_path / "in"), "--out", str(out),
+                        expect=2)
   assert "config.json" in stderr and not out.exists()
 
 
 @pytest.mark.subprocess
-def test_paint_refuses_models_of_the_wrong_kind(tmp_path):
+def test_paint_refuses_models_of_the_wrong_kind(tmp_path, capsys):
   """An unconditional painter draws from noise; a SavedModel without 'paint' cannot paint."""
   from spiral_tf.agents import export  # pylint: disable=g-import-not-at-top
   from test_graph_episode import make  # pylint: disable=g-import-not-at-top
@@ -274,6 +296,6 @@ def test_paint_refuses_models_of_the_wrong_kind(tmp_path):
   export.export_saved_model(export.ExportedAgent(policy, rules=None), step_only)
   out = tmp_path / "out"
   for model, says in ((unconditional, "unconditional agent"), (step_only, "no 'paint' signature")):
-    _, stderr = run_tool("paint", image, "--model", model, "--out", str(out), expect=2)
+    _, stderr = call_tool(capsys, "paint", image, "--model", model, "--out", str(out), expect=2)
     assert model in stderr and says in stderr, stderr[-500:]
     assert not out.exists()

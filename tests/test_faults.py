@@ -23,6 +23,7 @@ from spiral_tf.training import checkpointing
 from spiral_tf.training import run_folder
 
 import test_training  # the tiny config
+from conftest import copy_run  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "tools", "train.py")
@@ -80,41 +81,37 @@ def test_kill_9_of_the_whole_run_then_resume_continues_counter_and_history(tiny_
   assert not os.path.exists(shm), "the dead run's shared memory was freed"
 
 
-def _trained_folder(tmp_path, steps=3):
-  cfg = test_training.tiny(max_agent_steps=steps * 32, max_minutes=0)
-  trainer = test_training.make_trainer(cfg, tmp_path)
-  trainer.run()
-  return cfg
-
-
 @pytest.mark.subprocess
 @pytest.mark.parametrize("garbage", [b"model_checkpoint_path: \x00\x01 nonsense {{", b"\xff\xfe\x80"])
-def test_a_damaged_checkpoint_index_recovers_from_the_newest_checkpoint(tmp_path, garbage):
-  cfg = _trained_folder(tmp_path)
-  (tmp_path / "checkpoints" / "checkpoint").write_bytes(garbage)
+def test_a_damaged_checkpoint_index_recovers_from_the_newest_checkpoint(
+    tiny_run_two_checkpoints, tmp_path, garbage):
+  run = copy_run(tiny_run_two_checkpoints["folder"], tmp_path / "run")
+  (run / "checkpoints" / "checkpoint").write_bytes(garbage)
   logs = []
-  trainer = builder.build_trainer(cfg, str(tmp_path), log=logs.append)
+  cfg = test_training.tiny(max_agent_steps=4 * 32, max_minutes=0)
+  trainer = builder.build_trainer(cfg, str(run), log=logs.append)
   assert trainer.restore()
-  assert int(trainer.learner_step.numpy()) == 3
+  assert int(trainer.learner_step.numpy()) == 4
   assert any("damaged" in m for m in logs) and any("recovered from" in m for m in logs)
-  assert len(trainer.history) == 2, "the history is kept"
+  assert len(trainer.history) == 3, "the history (updates 0, 2 and 4) is kept"
 
 
 @pytest.mark.subprocess
-def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
-  cfg = _trained_folder(tmp_path, steps=2)
-  cfg.train.max_agent_steps = 4 * 32
-  trainer = builder.build_trainer(cfg, str(tmp_path), log=lambda m: None)
-  trainer.restore()
-  trainer.run()
-  newest = checkpointing.checkpoint_paths(str(tmp_path / "checkpoints"))[0]
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tiny_run_two_checkpoints,
+                                                                   tmp_path):
+  run = copy_run(tiny_run_two_checkpoints["folder"], tmp_path / "run")
+  newest = checkpointing.checkpoint_paths(str(run / "checkpoints"))[0]
+  assert newest.endswith("ckpt-4")
   with open(newest + ".index", "wb") as f:
     f.write(b"not a checkpoint")
   logs = []
-  again = builder.build_trainer(cfg, str(tmp_path), log=logs.append)
+  cfg = test_training.tiny(max_agent_steps=4 * 32, max_minutes=0)
+  again = builder.build_trainer(cfg, str(run), log=logs.append)
   assert again.restore()
   assert int(again.learner_step.numpy()) == 2
   assert any(os.path.basename(newest) in m for m in logs)
+  for a, b in zip(tiny_run_two_checkpoints["weights"][2], again.policy.get_weights()):
+    np.testing.assert_array_equal(a, b)
 
 
 def test_reading_another_runs_checkpoints_skips_a_damaged_newest_and_writes_nothing(tmp_path):
@@ -137,16 +134,18 @@ def test_reading_another_runs_checkpoints_skips_a_damaged_newest_and_writes_noth
 
 
 @pytest.mark.subprocess
-def test_history_without_checkpoints_is_not_overwritten_unless_asked(tmp_path):
-  cfg = _trained_folder(tmp_path)
-  for name in os.listdir(tmp_path / "checkpoints"):
-    os.remove(tmp_path / "checkpoints" / name)
-  trainer = builder.build_trainer(cfg, str(tmp_path), log=lambda m: None)
+def test_history_without_checkpoints_is_not_overwritten_unless_asked(tiny_run_two_checkpoints,
+                                                                       tmp_path):
+  run = copy_run(tiny_run_two_checkpoints["folder"], tmp_path / "run")
+  for name in os.listdir(run / "checkpoints"):
+    os.remove(run / "checkpoints" / name)
+  cfg = test_training.tiny(max_agent_steps=4 * 32, max_minutes=0)
+  trainer = builder.build_trainer(cfg, str(run), log=lambda m: None)
   with pytest.raises(run_folder.RunFolderError, match="--restart"):
     trainer.restore()
   assert trainer.restore(restart=True) is False
-  assert not (tmp_path / "metrics.json").exists()
-  assert any(n.startswith("metrics-") for n in os.listdir(tmp_path)), "the old history is kept"
+  assert not (run / "metrics.json").exists()
+  assert any(n.startswith("metrics-") for n in os.listdir(run)), "the old history is kept"
 
 
 def test_a_second_run_on_a_locked_folder_is_refused_naming_the_holder(tmp_path):

@@ -18,6 +18,8 @@ from spiral_tf.training import builder
 from spiral_tf.training import checkpointing
 from spiral_tf.training import run_folder
 
+from conftest import copy_run  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
@@ -64,6 +66,20 @@ def make_trainer(cfg, run_dir, log=lambda m: None):
   return trainer
 
 
+def traces_before_the_first_batch(trainer):
+  """{'policy': [count], 'critic': [count]}: the steps' traces once Trainer.run has traced them."""
+  counts = {}
+  trace = trainer._trace_learners  # pylint: disable=protected-access
+
+  def counted(*args):
+    trace(*args)
+    counts["policy"] = [trainer.policy_learner.step.experimental_get_tracing_count()]
+    if trainer.critic_learner is not None:
+      counts["critic"] = [trainer.critic_learner.step.experimental_get_tracing_count()]
+  trainer._trace_learners = counted  # pylint: disable=protected-access
+  return counts
+
+
 def _crashing_env(targets=None):
   raise RuntimeError("this environment always crashes")
 
@@ -77,6 +93,7 @@ def test_tiny_agent_learns_to_reconstruct_better_than_blank_and_random(tmp_path)
   # back to never painting and a CI run ended at 1.05x blank).
   trainer = make_trainer(tiny(max_agent_steps=1800 * 16 * 2, max_minutes=10,
                               policy_learning_rate=0.001), tmp_path)
+  traces = traces_before_the_first_batch(trainer)
   result = trainer.run()
   first, last = trainer.history[0], trainer.history[-1]
   blank, random = trainer.reporter.levels["blank_l2"], trainer.reporter.levels["random_policy_l2"]
@@ -87,6 +104,9 @@ def test_tiny_agent_learns_to_reconstruct_better_than_blank_and_random(tmp_path)
   for name in ("metrics.json", "reconstructions.png", "curves.png", "programs.json", "config.json"):
     assert os.path.exists(tmp_path / name), name
   assert result["frames"] == trainer.frames.numpy()
+  # The learner's step was traced while the actor process played its first episodes, and
+  # the batches found that graph: no trace after the first batch.
+  assert traces["policy"] == [trainer.policy_learner.step.experimental_get_tracing_count()]
 
 
 @pytest.mark.learning
@@ -121,6 +141,7 @@ def test_critic_reward_trains_from_the_in_graph_actor_on_every_canvas(tmp_path):
              max_agent_steps=8 * 16 * 2, max_minutes=0)
   trainer = make_trainer(cfg, tmp_path)
   before = [w.copy() for w in trainer.critic_learner.critic.get_weights()]
+  traces = traces_before_the_first_batch(trainer)
   result = trainer.run()
   assert result["frames"] == 8 * 16 * 2
   # Every canvas of every episode went to the replay: (T + 1) per episode, blank included
@@ -128,6 +149,10 @@ def test_critic_reward_trains_from_the_in_graph_actor_on_every_canvas(tmp_path):
   assert len(trainer.replay) == min(trainer.replay.capacity, 8 * 16 * 3)
   after = trainer.critic_learner.critic.get_weights()
   assert any(not np.allclose(a, b) for a, b in zip(before, after)), "the critic did not train"
+  # Both steps traced from their batches' specs before the first batch, and not again.
+  assert traces["policy"] == [trainer.policy_learner.step.experimental_get_tracing_count()]
+  assert traces["critic"] == [trainer.critic_learner.step.experimental_get_tracing_count()]
+  assert traces["critic"][0] > 0
   metrics = json.loads((tmp_path / "metrics.json").read_text())
   assert np.isfinite(metrics["final"]["eval_l2_vs_blank"])
 
@@ -150,26 +175,27 @@ def test_resumed_run_continues_its_step_counter(tmp_path):
 
 
 @pytest.mark.subprocess
-def test_init_policy_from_starts_a_new_run_with_anothers_policy_and_only_at_step_0(tmp_path):
-  source = make_trainer(tiny(max_agent_steps=6 * 32, max_minutes=0), tmp_path / "source")
-  source.run()
-  trained = [w.copy() for w in source.policy.get_weights()]
+def test_init_policy_from_starts_a_new_run_with_anothers_policy_and_only_at_step_0(
+    tiny_run_two_checkpoints, tmp_path):
+  source = tiny_run_two_checkpoints["folder"]  # only read
+  trained = tiny_run_two_checkpoints["weights"][4]
   logs = []
-  cfg = tiny(max_agent_steps=2 * 32, max_minutes=0, init_policy_from=str(tmp_path / "source"))
+  cfg = tiny(max_agent_steps=2 * 32, max_minutes=0, init_policy_from=source)
   second = make_trainer(cfg, tmp_path / "second", log=logs.append)
   for a, b in zip(trained, second.policy.get_weights()):
     np.testing.assert_array_equal(a, b)
   assert int(second.learner_step.numpy()) == 0 and int(second.frames.numpy()) == 0
-  assert any("policy initialised from" in line and "source" in line for line in logs), logs
+  assert any("policy initialised from" in line and source in line for line in logs), logs
   second.run()
   # Its first evaluation (step 0) paints the held-out targets as the source's last one did.
   assert second.history[0]["step"] == 0
-  assert second.history[0]["eval_l2"] == pytest.approx(source.history[-1]["eval_l2"], rel=1e-5)
+  assert second.history[0]["eval_l2"] == pytest.approx(
+      tiny_run_two_checkpoints["history"][-1]["eval_l2"], rel=1e-5)
   own = [w.copy() for w in second.policy.get_weights()]
   assert any(not np.array_equal(a, b) for a, b in zip(trained, own)), "it did not train"
   # Resuming restores its own checkpoint; the source's policy is not copied again.
-  resumed = make_trainer(tiny(max_agent_steps=3 * 32, max_minutes=0,
-                              init_policy_from=str(tmp_path / "source")), tmp_path / "second")
+  resumed = make_trainer(tiny(max_agent_steps=3 * 32, max_minutes=0, init_policy_from=source),
+                         tmp_path / "second")
   assert int(resumed.learner_step.numpy()) == 2
   for a, b in zip(own, resumed.policy.get_weights()):
     np.testing.assert_array_equal(a, b)
@@ -181,7 +207,7 @@ def test_init_policy_from_a_folder_without_a_fitting_policy_is_a_clear_error(tmp
     make_trainer(tiny(max_agent_steps=32, max_minutes=0,
                       init_policy_from=str(tmp_path / "nowhere")), tmp_path / "a")
   wider = tiny({"policy": {"core_size": 48}}, max_agent_steps=2 * 32, max_minutes=0)
-  make_trainer(wider, tmp_path / "wider").run()
+  make_trainer(wider, tmp_path / "wider").save()  # a checkpoint of the wider policy (update 0)
   cfg = tiny(max_agent_steps=32, max_minutes=0, init_policy_from=str(tmp_path / "wider"))
   record_config(cfg, tmp_path / "b")
   trainer = builder.build_trainer(cfg, str(tmp_path / "b"), log=lambda m: None)
@@ -196,12 +222,10 @@ def test_init_policy_from_a_folder_without_a_fitting_policy_is_a_clear_error(tmp
 
 
 @pytest.mark.subprocess
-def test_init_policy_from_skips_a_damaged_newest_checkpoint_as_a_resume_does(tmp_path):
-  source = tmp_path / "source"
-  first = make_trainer(tiny(max_agent_steps=2 * 32, max_minutes=0), source)
-  first.run()
-  older = [w.copy() for w in first.policy.get_weights()]
-  make_trainer(tiny(max_agent_steps=4 * 32, max_minutes=0), source).run()
+def test_init_policy_from_skips_a_damaged_newest_checkpoint_as_a_resume_does(
+    tiny_run_two_checkpoints, tmp_path):
+  source = copy_run(tiny_run_two_checkpoints["folder"], tmp_path / "source")
+  older = tiny_run_two_checkpoints["weights"][2]
   newest, previous = checkpointing.checkpoint_paths(str(source / "checkpoints"))[:2]
   with open(newest + ".index", "wb") as f:
     f.write(b"not a checkpoint")
@@ -271,15 +295,17 @@ def test_all_actors_dying_raises_a_clear_error_instead_of_hanging(tmp_path):
 
 
 @pytest.mark.subprocess
-def test_corrupt_checkpoint_names_the_file_and_what_to_do(tmp_path):
-  trainer = make_trainer(tiny(max_agent_steps=2 * 32, max_minutes=0), tmp_path)
-  trainer.run()
-  ckpt = trainer.checkpoints.latest
-  with open(ckpt + ".index", "wb") as f:
-    f.write(b"not a checkpoint")
+def test_corrupt_checkpoints_are_named_with_what_to_do(tiny_run_two_checkpoints, tmp_path):
+  run = copy_run(tiny_run_two_checkpoints["folder"], tmp_path / "run")
+  damaged = checkpointing.checkpoint_paths(str(run / "checkpoints"))
+  assert [os.path.basename(p) for p in damaged] == ["ckpt-4", "ckpt-2"]
+  for ckpt in damaged:
+    with open(ckpt + ".index", "wb") as f:
+      f.write(b"not a checkpoint")
   with pytest.raises(checkpointing.CheckpointError) as err:
-    make_trainer(tiny(max_agent_steps=4 * 32, max_minutes=0), tmp_path)
-  assert os.path.basename(ckpt) in str(err.value) and "new run folder" in str(err.value)
+    make_trainer(tiny(max_agent_steps=6 * 32, max_minutes=0), run)
+  assert all(os.path.basename(p) in str(err.value) for p in damaged)
+  assert "new run folder" in str(err.value)
 
 
 @pytest.mark.subprocess
@@ -311,7 +337,7 @@ def _train_until_signalled(cmd, run_dir, signum):
   proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           cwd=REPO, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
   lines = []
-  for line in proc.stdout:  # the first progress line comes after 10 s of updates
+  for line in proc.stdout:  # the first progress line comes after the first update
     lines.append(line)
     if line.startswith("["):
       break

@@ -97,6 +97,7 @@ class Trainer:
     self.log = log
     self.initialize = initialize
     self.guard = guard
+    self.single_worker = worker_max is None
     self.worker_max = worker_max or (lambda values: tuple(float(v) for v in values))
     self.pool: Optional[pool_interface.ActorPoolInterface] = None
     self.rate_log = []  # (wall time, frames) after each learner step, for benchmarks
@@ -165,6 +166,23 @@ class Trainer:
       return True
     return bool(s.max_minutes and elapsed_total >= 60.0 * s.max_minutes)
 
+  def _trace_learners(self, policy_batches, critic_iterator):
+    """Traces the learners' steps from their batches' specs while the actors start.
+
+    Started actors take seconds to send their first episodes; traced on the
+    first batch, the steps would add their tracing time after that wait.
+    Tracing runs no update, and the first batch finds the traced graph
+    (``tests/test_training.py`` counts the traces). One learner worker only:
+    workers on several machines trace their collectives on the first batch.
+    """
+    if not self.single_worker:
+      return
+    self.policy_learner.step.get_concrete_function(policy_batches.element_spec,
+                                                   self.learner_step)
+    critic_step = getattr(self.critic_learner, "step", None)  # a shared critic's is remote
+    if critic_iterator is not None and hasattr(critic_step, "get_concrete_function"):
+      critic_step.get_concrete_function(*critic_iterator.element_spec)
+
   def train_step(self, batch, critic_iterator) -> Dict[str, float]:
     """One policy update (and the critic's updates); returns the learners' terms."""
     terms = {}
@@ -193,9 +211,11 @@ class Trainer:
     self.pool.start()
     policy_batches = iter(self.policy_batches(self.pool))
     critic_iterator = iter(self.critic_batches()) if self.critic_batches else None
+    self._trace_learners(policy_batches, critic_iterator)
     start = time.time()
     base_seconds = float(self.seconds.numpy())
-    last_eval = last_ckpt = last_log = start
+    last_eval = last_ckpt = start
+    last_log = start - 10.0  # a line after this run's first update, then every 10 s
     rate_mark = (start, int(self.frames.numpy()))
     peaks: Dict[str, float] = {}
     try:
