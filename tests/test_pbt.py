@@ -319,6 +319,10 @@ def test_a_population_of_two_exploits_explores_records_its_lineage_and_shares_a_
   from spiral_tf.training import shared_critic  # pylint: disable=g-import-not-at-top
   raw = tiny_mnist(shared_data, shared_critic_pull_updates=1)
   raw["reward"], raw["critic"] = {"kind": "critic"}, {"channels": [8, 16]}
+  # In-graph actors: a member's round then starts no actor process (PBT does not depend on
+  # the engine; process actors in PBT trained the RESULTS population), which keeps the
+  # cluster tier within its three minutes.
+  raw["env"]["renderer"] = "tf"
   config_path = tmp_path / "tiny.json"
   config_path.write_text(json.dumps(raw))
   run_dir = tmp_path / "population"

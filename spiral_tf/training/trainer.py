@@ -97,7 +97,6 @@ class Trainer:
     self.log = log
     self.initialize = initialize
     self.guard = guard
-    self.single_worker = worker_max is None
     self.worker_max = worker_max or (lambda values: tuple(float(v) for v in values))
     self.pool: Optional[pool_interface.ActorPoolInterface] = None
     self.rate_log = []  # (wall time, frames) after each learner step, for benchmarks
@@ -172,11 +171,10 @@ class Trainer:
     Started actors take seconds to send their first episodes; traced on the
     first batch, the steps would add their tracing time after that wait.
     Tracing runs no update, and the first batch finds the traced graph
-    (``tests/test_training.py`` counts the traces). One learner worker only:
-    workers on several machines trace their collectives on the first batch.
+    (``tests/test_training.py`` counts the traces). Learner workers on
+    several machines run this same code, so they trace their collectives in
+    the same order.
     """
-    if not self.single_worker:
-      return
     self.policy_learner.step.get_concrete_function(policy_batches.element_spec,
                                                    self.learner_step)
     critic_step = getattr(self.critic_learner, "step", None)  # a shared critic's is remote
