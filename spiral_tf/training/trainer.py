@@ -175,10 +175,11 @@ class Trainer:
     several machines run this same code, so they trace their collectives in
     the same order.
     """
-    self.policy_learner.step.get_concrete_function(policy_batches.element_spec,
-                                                   self.learner_step)
+    policy_step = getattr(self.policy_learner, "step", None)
+    if hasattr(policy_step, "get_concrete_function") and hasattr(policy_batches, "element_spec"):
+      policy_step.get_concrete_function(policy_batches.element_spec, self.learner_step)
     critic_step = getattr(self.critic_learner, "step", None)  # a shared critic's is remote
-    if critic_iterator is not None and hasattr(critic_step, "get_concrete_function"):
+    if hasattr(critic_step, "get_concrete_function") and hasattr(critic_iterator, "element_spec"):
       critic_step.get_concrete_function(*critic_iterator.element_spec)
 
   def train_step(self, batch, critic_iterator) -> Dict[str, float]:
