@@ -91,3 +91,12 @@ def copy_run(folder, into):
   shutil.copytree(folder, into, ignore=shutil.ignore_patterns(".lock"))
   return into
 
+
+def tool_exit(main, argv, capsys):
+  """A tool's main as cli.run ends it, in this process: (exit code, stderr)."""
+  from spiral_tf import cli  # pylint: disable=g-import-not-at-top
+  capsys.readouterr()
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(main, argv)
+  return exit_info.value.code, capsys.readouterr().err
+

@@ -15,6 +15,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
+from conftest import tool_exit  # noqa: E402
+
 
 def run_tool(name, *args, expect=0):
   """Runs tools/NAME.py in a fresh process; returns (stdout, stderr)."""
@@ -25,20 +27,16 @@ def run_tool(name, *args, expect=0):
 
 
 def call_tool(capsys, name, *args, expect=0):
-  """tools/NAME.py's main as cli.run ends it, in this process; returns (stdout, stderr).
+  """tools/NAME.py's main as cli.run ends it, in this process; returns ('', stderr).
 
   For refusals that end before any work: run_tool's fresh process would spend
   its seconds importing TensorFlow to print one line.
   """
   import importlib  # pylint: disable=g-import-not-at-top
-  from spiral_tf import cli  # pylint: disable=g-import-not-at-top
   tool = importlib.import_module(name)  # tools/ is on sys.path
-  capsys.readouterr()
-  with pytest.raises(SystemExit) as exit_info:
-    cli.run(tool.main, list(args))
-  out, err = capsys.readouterr()
-  assert exit_info.value.code == expect, (exit_info.value.code, out[-2000:], err[-3000:])
-  return out, err
+  code, err = tool_exit(tool.main, list(args), capsys)
+  assert code == expect, (code, err[-3000:])
+  return "", err
 
 
 @pytest.fixture(scope="module")

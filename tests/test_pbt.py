@@ -19,6 +19,7 @@ from spiral_tf.training import pbt
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
+from conftest import tool_exit  # noqa: E402  pylint: disable=g-import-not-at-top
 
 FRAMES_PER_UPDATE = 4 * 2  # train.batch_size episodes of env.episode_length agent steps
 EXPLORE = {"train.policy_learning_rate": [1e-4, 1e-2], "train.entropy_cost": [1e-3, 0.1]}
@@ -210,10 +211,7 @@ def test_a_population_run_again_with_another_config_or_size_is_refused_in_one_li
 def run_tool(argv, capsys):
   """tools/pbt.py as cli.run ends it: (exit code, stderr)."""
   import pbt as pbt_tool  # tools/pbt.py  pylint: disable=g-import-not-at-top
-  from spiral_tf import cli  # pylint: disable=g-import-not-at-top
-  with pytest.raises(SystemExit) as exit_info:
-    cli.run(pbt_tool.main, argv)
-  return exit_info.value.code, capsys.readouterr().err
+  return tool_exit(pbt_tool.main, argv, capsys)
 
 
 def test_tools_pbt_without_ray_tune_or_with_a_bad_key_is_one_error_line(

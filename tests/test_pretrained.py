@@ -29,6 +29,7 @@ import score_samples  # noqa: E402  pylint: disable=g-import-not-at-top
 from test_sample_scores import tiny_mnist  # noqa: E402,F401  (a fixture)  pylint: disable=g-import-not-at-top
 from test_sample_scores import two_checkpoint_run  # noqa: E402  pylint: disable=g-import-not-at-top
 from test_training import tiny  # noqa: E402  pylint: disable=g-import-not-at-top
+from conftest import tool_exit  # noqa: E402  pylint: disable=g-import-not-at-top
 
 SHIPPED = pretrained.list(pretrained.PACKAGE_ROOT)
 COMMAND = "python tools/train.py --config configs/tiny.json --profile cpu --set train.max_minutes=0"
@@ -56,12 +57,7 @@ def rescore(name, entry, mnist_path, cache_dir, capsys):
   return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def tool_error(main, argv, capsys):
-  """A tool's main as cli.run ends it: (exit code, stderr)."""
-  capsys.readouterr()
-  with pytest.raises(SystemExit) as exit_info:
-    cli.run(main, argv)
-  return exit_info.value.code, capsys.readouterr().err
+tool_error = tool_exit  # conftest.py
 
 
 def snapshot(folder):
