@@ -87,6 +87,7 @@ class _QuietLoader:
         failed = False
       finally:
         held.flush()
+        _point_log_handlers(held, stderr)
         _sys.stderr = stderr
         _os.dup2(saved, 2)
         _os.close(saved)
@@ -94,6 +95,25 @@ class _QuietLoader:
           held.seek(0)
           stderr.write(held.read())
           stderr.flush()
+
+
+def _point_log_handlers(old, new) -> None:
+  """Points every logging handler that writes to ``old`` (a stream about to close) at ``new``.
+
+  A library that makes its log handler while its import is held back (TensorFlow's
+  ``get_logger``) takes the temporary file as its stream; left there, its later
+  warnings would end in "--- Logging error --- I/O operation on closed file".
+  """
+  logging = _sys.modules.get("logging")
+  if logging is None:
+    return
+  loggers = [logging.getLogger()] + [
+      logger for logger in list(logging.Logger.manager.loggerDict.values())
+      if isinstance(logger, logging.Logger)]
+  for logger in loggers:
+    for handler in logger.handlers:
+      if isinstance(handler, logging.StreamHandler) and handler.stream is old:
+        handler.setStream(new)
 
 
 if not any(isinstance(f, _QuietStartup) for f in _sys.meta_path):

@@ -29,6 +29,8 @@ import tempfile
 import traceback
 from typing import Callable, Optional, Sequence, Tuple, Type
 
+import spiral_tf
+
 USER_ERROR = 2
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
@@ -69,6 +71,7 @@ class LibraryOutput:
       log.write(captured.read())
     self._redirect(log)
     if captured is not None:
+      spiral_tf._point_log_handlers(captured, log)  # pylint: disable=protected-access
       captured.close()
     set_log_file(path)
 

@@ -7,6 +7,7 @@ its actors keeps its work. Subprocess probes run tools/train.py on the tiny
 config for a few learner updates.
 """
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+import spiral_tf
 from spiral_tf import cli
 from spiral_tf import config as config_lib
 from spiral_tf.data import folder as folder_data
@@ -277,16 +279,36 @@ def test_a_tool_on_a_folder_without_checkpoints_prints_only_one_error_line(tmp_p
 
 
 @pytest.mark.subprocess
-def test_importing_spiral_tf_then_tensorflow_and_gym_prints_nothing():
-  code = ("import spiral_tf, tensorflow as tf, gym, os; tf.constant(1.0) + 1.0; "
-          "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])")
+def test_importing_spiral_tf_then_tensorflow_and_gym_prints_nothing_but_later_warnings():
+  code = ("import spiral_tf, tensorflow as tf, gym, os, sys; tf.constant(1.0) + 1.0; "
+          "print(os.environ['TF_CPP_MIN_LOG_LEVEL']); sys.stderr.write('imported\\n'); "
+          "tf.get_logger().warning('a warning after the import')")
   proc = run([sys.executable, "-c", code], timeout=120, quiet_env=True)
-  assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+  # TensorFlow's log handler, made while its import was held back, writes to the
+  # real stderr afterwards (not to the closed temporary file: "Logging error").
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stderr.splitlines() == ["imported", "WARNING:tensorflow:a warning after the import"]
   kept = subprocess.run([sys.executable, "-c", "import os, spiral_tf; "
                          "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"],
                         capture_output=True, text=True, timeout=60,
                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="1"))
   assert kept.stdout.strip() == "1", "the user's own level is kept"
+
+
+def test_log_handlers_on_a_stream_about_to_close_are_pointed_at_its_successor(tmp_path):
+  old, new = open(tmp_path / "held", "w"), open(tmp_path / "log", "w")
+  logger = logging.getLogger("spiral_tf_test_handlers")
+  on_old, elsewhere = logging.StreamHandler(old), logging.StreamHandler(sys.stdout)
+  logger.addHandler(on_old)
+  logger.addHandler(elsewhere)
+  try:
+    spiral_tf._point_log_handlers(old, new)  # pylint: disable=protected-access
+    assert (on_old.stream, elsewhere.stream) == (new, sys.stdout)
+  finally:
+    logger.removeHandler(on_old)
+    logger.removeHandler(elsewhere)
+    old.close()
+    new.close()
 
 
 @pytest.mark.subprocess
