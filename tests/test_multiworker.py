@@ -32,13 +32,16 @@ def tf_config(ports, index: int) -> str:
                      "task": {"type": "worker", "index": index}})
 
 
-def run_workers(argv_of, timeout: float = 420):
-  """Runs one process per worker (``argv_of(index)``) with its TF_CONFIG; their results."""
-  ports = free_ports(2)
-  procs = [subprocess.Popen(argv_of(i), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, env=dict(os.environ, TF_CONFIG=tf_config(ports, i),
-                                               CUDA_VISIBLE_DEVICES="-1"))
-           for i in range(2)]
+def start_workers(argv_of, ports):
+  """Starts one process per worker (``argv_of(index)``), each with its TF_CONFIG."""
+  return [subprocess.Popen(argv_of(i), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           cwd=REPO, env=dict(os.environ, TF_CONFIG=tf_config(ports, i),
+                                              CUDA_VISIBLE_DEVICES="-1"))
+          for i in range(2)]
+
+
+def finish(procs, timeout: float = 420):
+  """Each worker's (stdout, stderr, exit code)."""
   try:
     return [p.communicate(timeout=timeout) + (p.returncode,) for p in procs]
   finally:
@@ -86,15 +89,41 @@ print(json.dumps(result))
 """
 
 
+@pytest.fixture(scope="module")
+def two_worker_jobs(tmp_path_factory):
+  """Both two-worker jobs of this file, started at once: a worker spends much of its
+  time importing TensorFlow and waiting for its peer, so the pairs overlap well."""
+  sys.path.insert(0, TESTS)
+  from test_training import TINY  # pylint: disable=g-import-not-at-top
+  folder = tmp_path_factory.mktemp("multiworker")
+  config_path = folder / "tiny.json"
+  config_path.write_text(json.dumps(TINY))
+  ports = free_ports(4)  # drawn together: a port drawn again before its worker binds it clashes
+  update = start_workers(lambda i: [sys.executable, "-c", ONE_UPDATE, TESTS,
+                                    str(folder / f"worker{i}.npz")], ports[:2])
+  train = start_workers(lambda i: [
+      sys.executable, os.path.join(REPO, "tools", "train.py"), "--config", str(config_path),
+      "--profile", "", "--run-dir", str(folder / "run"), "--set", "train.strategy=multiworker",
+      "--set", "train.max_minutes=0", "--set", "train.max_agent_steps=128",
+      "--set", "reward.kind=critic", "--set", "critic.channels=[8,16]",
+      "--set", "data.eval_images=8"], ports[2:])
+  try:
+    yield folder, {"update": update, "train": train}
+  finally:
+    for p in update + train:
+      p.kill()
+
+
 @pytest.mark.cluster
-def test_two_workers_end_an_update_with_equal_weights_equal_to_one_device_on_both_halves(tmp_path):
-  results = run_workers(lambda i: [sys.executable, "-c", ONE_UPDATE, TESTS,
-                                   str(tmp_path / f"worker{i}.npz")])
+def test_two_workers_end_an_update_with_equal_weights_equal_to_one_device_on_both_halves(
+    two_worker_jobs):
+  folder, jobs = two_worker_jobs
+  results = finish(jobs["update"])
   for out, err, code in results:
     assert code == 0, err[-3000:]
   reports = [json.loads(out.strip().splitlines()[-1]) for out, _, _ in results]
   assert [r["replicas"] for r in reports] == [2, 2]
-  w = [np.load(tmp_path / f"worker{i}.npz") for i in range(2)]
+  w = [np.load(folder / f"worker{i}.npz") for i in range(2)]
   n = len([k for k in w[0].files if k.startswith("after")])
   assert n > 10
   for i in range(n):
@@ -109,21 +138,12 @@ def test_two_workers_end_an_update_with_equal_weights_equal_to_one_device_on_bot
 
 
 @pytest.mark.cluster
-def test_two_workers_train_one_run_that_the_chief_alone_writes(tmp_path):
-  sys.path.insert(0, TESTS)
-  from test_training import TINY  # pylint: disable=g-import-not-at-top
-  config_path = tmp_path / "tiny.json"
-  config_path.write_text(json.dumps(TINY))
-  run_dir = tmp_path / "run"
-
-  workers = run_workers(lambda i: [
-      sys.executable, os.path.join(REPO, "tools", "train.py"), "--config", str(config_path),
-      "--profile", "", "--run-dir", str(run_dir), "--set", "train.strategy=multiworker",
-      "--set", "train.max_minutes=0", "--set", "train.max_agent_steps=128",
-      "--set", "reward.kind=critic", "--set", "critic.channels=[8,16]",
-      "--set", "data.eval_images=8"])
+def test_two_workers_train_one_run_that_the_chief_alone_writes(two_worker_jobs):
+  folder, jobs = two_worker_jobs
+  workers = finish(jobs["train"])
   for out, err, code in workers:
     assert code == 0, err[-3000:]
+  run_dir = folder / "run"
   # 16 episodes of 2 steps an update (8 from each worker's actors): 4 updates.
   metrics = json.loads((run_dir / "metrics.json").read_text())
   assert (metrics["final"]["step"], metrics["final"]["frames"]) == (4, 128)
