@@ -41,12 +41,8 @@ def start_workers(argv_of, ports):
 
 
 def finish(procs, timeout: float = 420):
-  """Each worker's (stdout, stderr, exit code)."""
-  try:
-    return [p.communicate(timeout=timeout) + (p.returncode,) for p in procs]
-  finally:
-    for p in procs:
-      p.kill()
+  """Each worker's (stdout, stderr, exit code); the fixture that started them kills them."""
+  return [p.communicate(timeout=timeout) + (p.returncode,) for p in procs]
 
 
 # Each worker updates on its half of a batch; worker 0 also updates a one-device
